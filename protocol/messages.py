@@ -1,0 +1,105 @@
+"""Every request the daemon understands, in one place.
+
+A request is a map {"id": int, "op": str, "args": map}; the response echoes
+"id" and carries either {"ok": true, "result": ...} or
+{"ok": false, "error": {"code": str, "message": str}}. docs/PROTOCOL.md is the
+prose form of this module and must change with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import Field, validate_fields
+
+JOB_STATES = ("pending", "processing", "completed", "failed", "dead", "canceled")
+TERMINAL_STATES = ("completed", "dead", "canceled")
+
+# The fields a job spec may carry (JSON on the CLI, a msgpack map on the wire).
+JOB_SPEC_FIELDS: dict[str, Field] = {
+    "id": Field("str", nonempty=True),
+    "command": Field("str", required=True, nonempty=True),
+    "max_retries": Field("int", minimum=0),
+    "priority": Field("int"),
+    "run_at": Field("str", nonempty=True),
+    "delay": Field("number", minimum=0),
+    "timeout": Field("number", minimum=0),
+    "queue": Field("str", nonempty=True),
+    "env": Field("str_map"),
+}
+
+_PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
+
+# op name -> argument fields
+OPS: dict[str, dict[str, Field]] = {
+    "hello": {"client": Field("str"), "protocol": Field("int"), "token": Field("str")},
+    "enqueue": {
+        "jobs": Field("list", required=True, nonempty=True),
+        "cwd": Field("str"),
+        "environ": Field("str_map"),
+    },
+    "get_job": {"id": Field("str", required=True)},
+    "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
+    "status": {},
+    "cancel": {"id": Field("str", required=True)},
+    "dlq_list": {"queue": Field("str"), **_PAGE},
+    "dlq_retry": {"id": Field("str"), "all": Field("bool")},
+    "worker_scale": {"count": Field("int", required=True, minimum=0)},
+    "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
+    "config_get": {"key": Field("str", required=True)},
+    "config_set": {"key": Field("str", required=True), "value": Field("any", required=True)},
+    "config_list": {},
+    "logs": {
+        "id": Field("str", required=True),
+        "run": Field("int", minimum=1),
+        "offset": Field("int", minimum=0),
+        "limit": Field("int", minimum=1),
+        "wait": Field("number", minimum=0),
+    },
+    "wait": {
+        "ids": Field("str_list", required=True, nonempty=True),
+        "timeout": Field("number", minimum=0),
+    },
+    "shutdown": {"now": Field("bool")},
+}
+
+
+def parse_request(message: dict) -> tuple[Any, str, dict]:
+    """Split a decoded request into (request id, op, validated args)."""
+    request_id = message.get("id")
+    for name in message:
+        if name not in ("id", "op", "args"):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"request: unknown field {name!r}")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "request: field 'id' must be an integer")
+    op = message.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "request: field 'op' must be a string")
+    if op not in OPS:
+        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown op {op!r}")
+    args = message.get("args", {})
+    if args is None:
+        args = {}
+    validate_fields(args, OPS[op], op)
+    return request_id, op, args
+
+
+def validate_job_spec(spec: Any, index: int | None = None) -> dict:
+    what = "job" if index is None else f"job #{index + 1}"
+    validate_fields(spec, JOB_SPEC_FIELDS, what, ErrorCode.INVALID_JOB)
+    if spec.get("run_at") is not None and spec.get("delay") is not None:
+        raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: give 'run_at' or 'delay', not both")
+    return spec
+
+
+def request(op: str, args: dict | None = None, request_id: int = 0) -> dict:
+    return {"id": request_id, "op": op, "args": args or {}}
+
+
+def ok_response(request_id: Any, result: Any) -> dict:
+    return {"id": request_id, "ok": True, "result": result}
+
+
+def error_response(request_id: Any, error: ProtocolError) -> dict:
+    return {"id": request_id, "ok": False, "error": error.to_wire()}

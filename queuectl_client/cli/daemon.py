@@ -1,0 +1,154 @@
+"""`queuectl daemon start|stop|status` and `queuectl status`."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from queuectl_client.cli.context import (
+    EXIT_UNREACHABLE,
+    Settings,
+    fail,
+    pass_settings,
+    print_json,
+)
+from queuectl_client.cli.format import duration
+from queuectl_client.client import Client, DaemonUnreachable
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(daemon)
+    cli.add_command(status)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def status(settings: Settings, as_json: bool) -> None:
+    """Summary of jobs by state, the worker fleet and the daemon.
+
+    \b
+    Example:
+      queuectl status --json
+    """
+    result = settings.client().status()
+    if as_json:
+        print_json(result)
+        return
+    jobs, workers, info = result["jobs"], result["workers"], result["daemon"]
+    click.echo("jobs:    " + "  ".join(f"{state} {count}" for state, count in jobs.items()))
+    click.echo(
+        f"workers: {workers['alive']} alive (target {workers['target']}), "
+        f"{workers['busy']} busy, {workers['idle']} idle"
+    )
+    for running in workers["running"]:
+        click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
+    click.echo(
+        f"daemon:  pid {info['pid']}, queuectld {info['version']}, "
+        f"up {duration(info['uptime'])}, home {info['home']}"
+    )
+
+
+@click.group()
+def daemon() -> None:
+    """Start, stop or query the daemon of this data home."""
+
+
+def _probe(settings: Settings) -> Client | None:
+    client = Client(home=settings.home, socket=settings.socket, autostart=False)
+    try:
+        client.connect()
+        return client
+    except DaemonUnreachable:
+        return None
+
+
+@daemon.command()
+@pass_settings
+def start(settings: Settings) -> None:
+    """Start the daemon in the background (if it is not running).
+
+    \b
+    Example:
+      queuectl daemon start
+    """
+    running = _probe(settings)
+    if running is not None:
+        click.echo(f"queuectld already running (pid {running.hello()['pid']})")
+        return
+    from queuectl_client.autostart import start_daemon
+
+    client = Client(home=settings.home, socket=settings.socket)
+    pid = start_daemon(client.home, client.socket_path)
+    click.echo(f"queuectld started (pid {pid}) for {client.home}")
+
+
+@daemon.command()
+@click.option("--now", is_flag=True, help="Interrupt running jobs (requeued) instead of waiting.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=None, help="Give up waiting after S seconds."
+)
+@pass_settings
+def stop(settings: Settings, now: bool, timeout: float | None) -> None:
+    """Stop the daemon: running jobs finish first unless --now.
+
+    \b
+    Example:
+      queuectl daemon stop
+    """
+    client = _probe(settings)
+    if client is None:
+        click.echo("queuectld is not running")
+        return
+    pid = client.shutdown(now=now)["pid"]
+    client.close()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while _alive(pid):
+        if deadline is not None and time.monotonic() > deadline:
+            fail(f"queuectld (pid {pid}) is still stopping after {timeout:g} s")
+        time.sleep(0.05)
+    click.echo(f"queuectld (pid {pid}) stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own child) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@daemon.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def daemon_status(settings: Settings, as_json: bool) -> None:
+    """Say whether the daemon runs; exit 3 when it does not.
+
+    \b
+    Example:
+      queuectl daemon status
+    """
+    client = _probe(settings)
+    if client is None:
+        if as_json:
+            print_json({"running": False})
+        else:
+            click.echo("queuectld is not running")
+        raise SystemExit(EXIT_UNREACHABLE)
+    info = client.status()["daemon"]
+    if as_json:
+        print_json({"running": True, **info})
+    else:
+        click.echo(
+            f"queuectld running: pid {info['pid']}, version {info['version']}, "
+            f"up {duration(info['uptime'])}"
+        )

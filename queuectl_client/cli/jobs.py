@@ -1,0 +1,283 @@
+"""Commands on jobs: enqueue, list, show, logs, wait, cancel."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+
+import click
+
+from protocol.messages import JOB_STATES
+from protocol.times import parse_iso, to_iso
+from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.format import job_rows, local_time, table
+
+FILE_BATCH = 10_000
+
+
+def register(cli: click.Group) -> None:
+    for command in (enqueue, list_jobs, show, logs, wait, cancel):
+        cli.add_command(command)
+
+
+def _parse_json(text: str, where: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(
+            f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", EXIT_USAGE
+        )
+
+
+def _read_jobs_file(handle) -> Iterator[dict]:
+    for number, line in enumerate(handle, 1):
+        if not line.strip():
+            continue
+        spec = _parse_json(line, f"line {number}")
+        if not isinstance(spec, dict):
+            fail(f"line {number}: a job must be a JSON object", EXIT_USAGE)
+        yield spec
+
+
+@click.command()
+@click.argument("job_json", required=False)
+@click.option("--command", "-c", help="The shell command to run (instead of JSON).")
+@click.option("--id", "job_id", help="Job id (generated when absent).")
+@click.option("--max-retries", type=click.IntRange(min=0), help="Retries after the first attempt.")
+@click.option("--priority", type=int, help="Higher runs first (default 0).")
+@click.option(
+    "--delay", type=click.FloatRange(min=0), help="Start no sooner than S seconds from now."
+)
+@click.option(
+    "--run-at", help="Start no sooner than this ISO 8601 time (local time without offset)."
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), help="Kill the job after S seconds (0: none)."
+)
+@click.option("--queue", help="Queue name (default 'default').")
+@click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment.")
+@click.option(
+    "--file", "jobs_file", type=click.File("r"), help="JSON lines file of jobs, or - for stdin."
+)
+@pass_settings
+def enqueue(
+    settings: Settings,
+    job_json: str | None,
+    command: str | None,
+    job_id: str | None,
+    max_retries: int | None,
+    priority: int | None,
+    delay: float | None,
+    run_at: str | None,
+    timeout: float | None,
+    queue: str | None,
+    env_pairs: tuple[str, ...],
+    jobs_file,
+) -> None:
+    """Add a job (JSON, --command or --file); print its id.
+
+    \b
+    Examples:
+      queuectl enqueue '{"id":"job1","command":"sleep 2"}'
+      queuectl enqueue --command 'echo hi' --priority 5 --delay 30
+      queuectl enqueue --file jobs.jsonl
+    """
+    sources = [x is not None for x in (job_json, command, jobs_file)]
+    if sum(sources) != 1:
+        fail("give exactly one of JOB_JSON, --command or --file", EXIT_USAGE)
+    client = settings.client()
+    if jobs_file is not None:
+        total = 0
+        try:
+            for ids in client.enqueue_many(_read_jobs_file(jobs_file), batch_size=FILE_BATCH):
+                total += len(ids)
+                click.echo("\n".join(ids))
+        except (Exception, SystemExit):
+            if total:
+                click.echo(f"queuectl: {total} job(s) were enqueued before the error", err=True)
+            raise
+        return
+    if job_json is not None:
+        spec = _parse_json(job_json, "job")
+        if not isinstance(spec, (dict, list)):
+            fail("job: expected a JSON object (or an array of objects)", EXIT_USAGE)
+        specs = spec if isinstance(spec, list) else [spec]
+    else:
+        spec = {"command": command}
+        options = {
+            "id": job_id,
+            "max_retries": max_retries,
+            "priority": priority,
+            "delay": delay,
+            "timeout": timeout,
+            "queue": queue,
+        }
+        spec.update({k: v for k, v in options.items() if v is not None})
+        if run_at is not None:
+            try:
+                spec["run_at"] = to_iso(parse_iso(run_at))
+            except ValueError:
+                fail(f"--run-at: {run_at!r} is not an ISO 8601 time", EXIT_USAGE)
+        if env_pairs:
+            spec["env"] = dict(_env_pair(p) for p in env_pairs)
+        specs = [spec]
+    for job_id in client.enqueue(*specs):
+        click.echo(job_id)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        fail(f"--env: expected KEY=VALUE, got {text!r}", EXIT_USAGE)
+    return key, value
+
+
+@click.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES), help="Only jobs in this state.")
+@click.option("--queue", help="Only jobs of this queue.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
+@pass_settings
+def list_jobs(
+    settings: Settings, state: str | None, queue: str | None, limit: int | None, as_json: bool
+) -> None:
+    """List jobs in the order they were added.
+
+    \b
+    Example:
+      queuectl list --state pending --limit 20
+    """
+    jobs = settings.client().list_jobs(state=state, queue=queue, limit=limit)
+    if as_json:
+        print_json(jobs)
+    elif jobs:
+        click.echo(job_rows(jobs))
+    else:
+        click.echo("no jobs")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@pass_settings
+def show(settings: Settings, job_id: str, as_json: bool) -> None:
+    """Show one job and the history of its runs.
+
+    \b
+    Example:
+      queuectl show job1
+    """
+    job = settings.client().get_job(job_id)
+    if as_json:
+        print_json(job)
+        return
+    fields = [
+        ("id", job["id"]),
+        ("state", job["state"]),
+        ("command", job["command"]),
+        ("queue", job["queue"]),
+        ("priority", job["priority"]),
+        ("attempts", f"{job['attempts']} of {job['max_retries'] + 1}"),
+        ("timeout", f"{job['timeout']:g} s" if job["timeout"] else "none"),
+        ("created", local_time(job["created_at"])),
+        ("run at", local_time(job["run_at"])),
+        ("started", local_time(job["started_at"])),
+        ("finished", local_time(job["finished_at"])),
+        ("exit code", job["exit_code"]),
+        ("last error", job["last_error"]),
+    ]
+    for name, value in fields:
+        click.echo(f"{name + ':':<11} {value if value is not None else '-'}")
+    history = job.get("history") or []
+    if history:
+        click.echo("")
+        rows = [
+            (
+                h["run"],
+                h["outcome"],
+                h["worker"],
+                h["pid"],
+                local_time(h["started_at"]),
+                local_time(h["finished_at"]),
+                h["exit_code"] if h["exit_code"] is not None else h["signal"],
+                h["error"],
+            )
+            for h in history
+        ]
+        click.echo(
+            table(("RUN", "OUTCOME", "WORKER", "PID", "STARTED", "FINISHED", "EXIT", "ERROR"), rows)
+        )
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--run", type=click.IntRange(min=1), help="Which run (default: the latest).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the job runs.")
+@pass_settings
+def logs(settings: Settings, job_id: str, run: int | None, follow: bool) -> None:
+    """Print the captured output (stdout and stderr) of a job's run.
+
+    \b
+    Example:
+      queuectl logs job1 -f
+    """
+    client = settings.client()
+    offset = 0
+    out = sys.stdout.buffer
+    while True:
+        chunk = client.logs(job_id, run=run, offset=offset, wait=5.0 if follow else None)
+        run = chunk["run"]
+        data = chunk["data"]
+        if data:
+            out.write(data)
+            out.flush()
+            offset = chunk["offset"]
+            continue
+        if not follow or not chunk["running"]:
+            return
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final states as JSON.")
+@pass_settings
+def wait(
+    settings: Settings, job_ids: tuple[str, ...], timeout: float | None, as_json: bool
+) -> None:
+    """Wait until each job is completed, dead or canceled.
+
+    Exits 0 only if every job completed.
+
+    \b
+    Example:
+      queuectl wait job1 job2 --timeout 60
+    """
+    started = time.monotonic()
+    result = settings.client().wait(list(job_ids), timeout=timeout)
+    states = result["states"]
+    if as_json:
+        print_json(states)
+    else:
+        for job_id, state in states.items():
+            click.echo(f"{job_id}: {state}")
+    if not result["done"]:
+        fail(f"timed out after {time.monotonic() - started:.1f} s with jobs still unfinished")
+    if any(state != "completed" for state in states.values()):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("job_id")
+@pass_settings
+def cancel(settings: Settings, job_id: str) -> None:
+    """Cancel a job: a waiting one never starts, a running one is killed. Never retried.
+
+    \b
+    Example:
+      queuectl cancel job1
+    """
+    job = settings.client().cancel(job_id)
+    click.echo(f"{job['id']}: {job['state']}")

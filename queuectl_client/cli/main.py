@@ -1,0 +1,71 @@
+"""`queuectl`: talk to the queuectld daemon.
+
+Exit codes: 0 success, 1 the daemon refused (not found, invalid job,
+conflict, ...), 2 usage error, 3 no daemon reachable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from protocol.errors import ProtocolError
+from queuectl_client.cli import config, daemon, dlq, jobs, workers
+from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
+from queuectl_client.client import DaemonUnreachable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="QUEUECTL_HOME", help="Data home of the daemon to talk to.")
+@click.option("--socket", "socket_path", envvar="QUEUECTL_SOCKET", help="The daemon's socket.")
+@click.option(
+    "--no-autostart",
+    is_flag=True,
+    default=False,
+    help="Do not start a daemon when none answers (or QUEUECTL_NO_AUTOSTART=1).",
+)
+@click.version_option(package_name="queuectl", prog_name="queuectl")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, socket_path: str | None, no_autostart: bool) -> None:
+    """A durable job queue for shell commands.
+
+    \b
+    Example:
+      queuectl enqueue --command 'make test'
+      queuectl worker start --count 4
+      queuectl status
+    """
+    ctx.obj = Settings(home=home, socket=socket_path, autostart=False if no_autostart else None)
+
+
+for module in (jobs, workers, dlq, config, daemon):
+    module.register(cli)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("queuectl: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ProtocolError as exc:
+        click.echo(f"queuectl: {exc.code.value}: {exc.message}", err=True)
+        sys.exit(EXIT_REFUSED)
+    except DaemonUnreachable as exc:
+        click.echo(f"queuectl: {exc}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except OSError as exc:
+        click.echo(f"queuectl: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""A blocking client for the queuectld protocol.
+
+    from queuectl_client import Client
+    with Client() as client:
+        [job_id] = client.enqueue({"command": "make test"})
+        client.wait([job_id])
+
+The client never touches the database; everything goes through the daemon's
+socket. When no daemon answers on the local socket it starts one (unless told
+not to), like gpg-agent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from protocol.errors import ProtocolError
+from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
+from protocol.messages import request
+from protocol.paths import data_home, socket_path
+
+# Variables that belong to the client's connection and must not reach jobs.
+PRIVATE_ENV = ("QUEUECTL_TOKEN",)
+DEFAULT_BATCH = 10_000
+
+
+class DaemonUnreachable(Exception):
+    """No daemon answered (and none could be started)."""
+
+
+class Client:
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        socket: str | os.PathLike | None = None,
+        autostart: bool | None = None,
+        connect_timeout: float = 10.0,
+        on_autostart: Any = None,
+    ):
+        self.home = data_home(home)
+        self.socket_path = socket_path(self.home, socket)
+        if autostart is None:
+            autostart = os.environ.get("QUEUECTL_NO_AUTOSTART", "") in ("", "0")
+        self.autostart = autostart
+        self.connect_timeout = connect_timeout
+        self.on_autostart = on_autostart
+        self._sock: Any = None
+        self._decoder = FrameDecoder(MAX_FRAME_BYTES)
+        self._next_id = 1
+
+    # -- connection --------------------------------------------------------
+
+    def connect(self) -> Client:
+        if self._sock is not None:
+            return self
+        try:
+            self._sock = self._open()
+        except OSError as first_error:
+            if not self.autostart:
+                reason = first_error.strerror or first_error
+                raise DaemonUnreachable(
+                    f"no daemon is listening on {self.socket_path} ({reason})"
+                ) from None
+            from queuectl_client.autostart import start_daemon
+
+            pid = start_daemon(self.home, self.socket_path, self.connect_timeout)
+            if self.on_autostart is not None:
+                self.on_autostart(pid, self.home)
+            self._sock = self._open()
+        return self
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.connect_timeout)
+            sock.connect(str(self.socket_path))
+            sock.settimeout(None)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Client:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one request -------------------------------------------------------
+
+    def call(self, op: str, **args: Any) -> Any:
+        """Send one request and return its result; raise ProtocolError on an error reply."""
+        self.connect()
+        request_id = self._next_id
+        self._next_id += 1
+        args = {k: v for k, v in args.items() if v is not None}
+        try:
+            self._sock.sendall(pack_frame(request(op, args, request_id)))
+            response = self._receive()
+        except (OSError, FrameError) as exc:
+            self.close()
+            raise DaemonUnreachable(f"lost the connection to the daemon: {exc}") from None
+        if response.get("ok"):
+            return response.get("result")
+        raise ProtocolError.from_wire(response.get("error") or {})
+
+    def _receive(self) -> dict:
+        while True:
+            messages = self._decoder.feed(b"")
+            if messages:
+                return messages[0]
+            data = self._sock.recv(256 * 1024)
+            if not data:
+                raise ConnectionError("the daemon closed the connection")
+            messages = self._decoder.feed(data)
+            if messages:
+                # Requests are answered in order, one at a time: one frame per call.
+                return messages[0]
+
+    # -- the ops -----------------------------------------------------------
+
+    def hello(self) -> dict:
+        return self.call("hello", client="queuectl-python")
+
+    def enqueue(
+        self, *jobs: dict, cwd: str | None = None, environ: dict[str, str] | None = None
+    ) -> list[str]:
+        """Enqueue jobs in one transaction; each runs in `cwd` with `environ` plus its env.
+
+        By default a job gets this process's working directory and environment,
+        so PATH and virtualenvs behave as in the shell that enqueued it.
+        """
+        result = self.call("enqueue", jobs=list(jobs), **self._context(cwd, environ))
+        return result["ids"]
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[dict],
+        batch_size: int = DEFAULT_BATCH,
+        cwd: str | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Iterator[list[str]]:
+        """Enqueue an iterable of jobs in batches; yields the ids of each batch."""
+        context = self._context(cwd, environ)
+        batch: list[dict] = []
+        for job in jobs:
+            batch.append(job)
+            if len(batch) >= batch_size:
+                yield self.call("enqueue", jobs=batch, **context)["ids"]
+                batch = []
+        if batch:
+            yield self.call("enqueue", jobs=batch, **context)["ids"]
+
+    @staticmethod
+    def _context(cwd: str | None, environ: dict[str, str] | None) -> dict:
+        if environ is None:
+            environ = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+        return {"cwd": cwd or os.getcwd(), "environ": environ}
+
+    def get_job(self, job_id: str) -> dict:
+        return self.call("get_job", id=job_id)
+
+    def list_jobs(
+        self, state: str | None = None, queue: str | None = None, limit: int | None = None
+    ) -> list[dict]:
+        """Jobs in creation order; all of them when limit is None (paged underneath)."""
+        jobs: list[dict] = []
+        after = None
+        while True:
+            page = 1000 if limit is None else min(1000, limit - len(jobs))
+            result = self.call("list_jobs", state=state, queue=queue, limit=page, after=after)
+            jobs.extend(result["jobs"])
+            after = result["next"]
+            if after is None or (limit is not None and len(jobs) >= limit):
+                return jobs
+
+    def status(self) -> dict:
+        return self.call("status")
+
+    def cancel(self, job_id: str) -> dict:
+        return self.call("cancel", id=job_id)
+
+    def dlq_list(self, limit: int | None = None) -> list[dict]:
+        return self.list_jobs(state="dead", limit=limit)
+
+    def dlq_retry(self, job_id: str | None = None, all: bool = False) -> list[str]:
+        return self.call("dlq_retry", id=job_id, all=all or None)["ids"]
+
+    def scale_workers(self, count: int) -> dict:
+        return self.call("worker_scale", count=count)
+
+    def stop_workers(self, now: bool = False, wait: bool = True) -> dict:
+        return self.call("worker_stop", now=now, wait=wait)
+
+    def config_get(self, key: str) -> Any:
+        return self.call("config_get", key=key)["value"]
+
+    def config_set(self, key: str, value: Any) -> Any:
+        return self.call("config_set", key=key, value=value)["value"]
+
+    def config_list(self) -> dict:
+        return self.call("config_list")
+
+    def logs(
+        self, job_id: str, run: int | None = None, offset: int = 0, wait: float | None = None
+    ) -> dict:
+        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait)
+
+    def wait(self, job_ids: list[str], timeout: float | None = None) -> dict:
+        return self.call("wait", ids=job_ids, timeout=timeout)
+
+    def shutdown(self, now: bool = False) -> dict:
+        return self.call("shutdown", now=now)

@@ -1,0 +1,3 @@
+from queuectld.main import main
+
+main()

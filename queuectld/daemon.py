@@ -1,0 +1,229 @@
+"""The daemon: owns the data home, the store, the server and the fleet.
+
+Start-up order matters: lock the data home (one daemon per home), open the
+store, recover runs a dead predecessor left behind, then listen, then start
+workers. Stopping runs the other way and flushes every store write before
+the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from queuectld.config import Config
+from queuectld.dispatcher import Dispatcher
+from queuectld.events import JobEvents
+from queuectld.handlers import Handlers
+from queuectld.procutil import is_same_process, kill_group
+from queuectld.server import Server
+from queuectld.store import Store, open_store
+from queuectld.store.runner import StoreRunner
+from queuectld.supervisor import Supervisor
+
+log = logging.getLogger("queuectld")
+
+DB_NAME = "queuectl.db"
+LOCK_NAME = "queuectld.lock"
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why, in one line."""
+
+
+class HomeLock:
+    """An exclusive flock on a file in the data home, holding the owner's pid."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StartupError(
+                    f"another queuectld (pid {owner}) is already running on {self.path.parent}"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class Daemon:
+    def __init__(self, home: Path, socket_path: Path, workers: int | None = None):
+        self.home = home
+        self.socket_path = socket_path
+        self.workers_override = workers
+        self.started_at = time.time()
+        self.stopping = False
+        self.stop_now = False
+        self._stop_requested: asyncio.Event | None = None
+        self.lock = HomeLock(home / LOCK_NAME)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def run(self) -> None:
+        self._prepare_home()
+        self.lock.acquire()
+        try:
+            asyncio.run(self._main())
+        finally:
+            self.lock.release()
+
+    def _prepare_home(self) -> None:
+        os.umask(0o077)
+        try:
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create data home {self.home}: {exc.strerror}") from None
+        if not os.access(self.home, os.W_OK):
+            raise StartupError(f"data home {self.home} is not writable")
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        try:
+            store = open_store(str(self.home / DB_NAME))
+        except Exception as exc:
+            raise StartupError(f"cannot open the job store: {exc}") from None
+        self.runner = StoreRunner(store, loop)
+        self.runner.start()
+        self.config = Config(await self.runner.call(Store.config_items))
+        self.events = JobEvents()
+        self.supervisor = Supervisor(
+            loop, self._on_worker_message, self._on_worker_exit, self._on_worker_idle
+        )
+        self.dispatcher = Dispatcher(
+            loop, self.runner, self.supervisor, self.config, self.events, self.home / "logs"
+        )
+        await self._recover_interrupted_runs()
+        self.server = Server(Handlers(self))
+        try:
+            await self.server.listen_unix(self._bind_socket())
+        except StartupError:
+            self.runner.stop()
+            raise
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        target = self.workers_override
+        if target is None:
+            target = self.config["workers"]
+        self.supervisor.scale(target)
+        self.dispatcher.kick()
+        log.info(
+            "queuectld started (pid %d) on %s with %d workers",
+            os.getpid(),
+            self.socket_path,
+            target,
+        )
+        await self._stop_requested.wait()
+        await self._shutdown()
+
+    def request_stop(self, now: bool = False) -> None:
+        """First call: graceful stop. A second call (or now=True): stop at once."""
+        if self.stopping:
+            now = True
+        self.stopping = True
+        if now and not self.stop_now:
+            self.stop_now = True
+            for worker in self.supervisor.busy_workers():
+                self.dispatcher.interrupt_worker(worker)
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    async def _shutdown(self) -> None:
+        log.info(
+            "stopping: %s",
+            "interrupting running jobs" if self.stop_now else "waiting for running jobs to finish",
+        )
+        self.dispatcher.paused = True
+        if self.stop_now:
+            await self.supervisor.stop_now(self.dispatcher.interrupt_worker)
+        else:
+            await self.supervisor.stop_gracefully()
+        await self.dispatcher.flush()
+        await self.server.close()
+        try:
+            self.socket_path.unlink()
+        except FileNotFoundError:
+            pass
+        self.runner.stop()
+        log.info("queuectld stopped")
+
+    # -- start-up steps ------------------------------------------------------
+
+    async def _recover_interrupted_runs(self) -> None:
+        """Runs still marked running belong to a daemon that died: end them, requeue."""
+        orphans = await self.runner.call(Store.running_attempts)
+        for orphan in orphans:
+            if is_same_process(orphan.pid, orphan.pid_started):
+                kill_group(orphan.pid, signal.SIGKILL)
+                log.warning(
+                    "killed job %s (pid %d) left running by a previous daemon",
+                    orphan.id,
+                    orphan.pid,
+                )
+            await self.runner.call(
+                Store.finish_run,
+                orphan.seq,
+                orphan.run,
+                state="pending",
+                outcome="interrupted",
+                counted=False,
+                now=time.time(),
+                run_at=time.time(),
+                error="the daemon stopped while the job ran",
+            )
+        if orphans:
+            log.warning("requeued %d job(s) interrupted by a previous daemon", len(orphans))
+
+    def _bind_socket(self) -> socket.socket:
+        path = self.socket_path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            # We hold the home lock, so whatever answers here is not a live daemon of
+            # this home; but never unlink something that is not a socket.
+            if not path.is_socket():
+                raise StartupError(f"{path} exists and is not a socket; refusing to replace it")
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(path))
+        except OSError as exc:
+            sock.close()
+            if len(str(path)) > 100:
+                raise StartupError(f"cannot bind {path}: path too long for a Unix socket") from None
+            raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
+        os.chmod(path, 0o600)
+        sock.listen(512)
+        sock.setblocking(False)
+        return sock
+
+    # -- fleet events ------------------------------------------------------
+
+    def _on_worker_message(self, worker, message: dict) -> None:
+        self.dispatcher.on_worker_message(worker, message)
+
+    def _on_worker_exit(self, worker, status: int | None) -> None:
+        self.dispatcher.on_worker_exit(worker, status)
+
+    def _on_worker_idle(self) -> None:
+        self.dispatcher.kick()

@@ -1,0 +1,287 @@
+"""Moves jobs between the store and the fleet.
+
+Due jobs are claimed in one store call for all idle workers at once. The
+dispatcher runs when something can change the answer: a worker became idle,
+a job was enqueued, or the timer set for the next due job fires. It never
+sleeps in a loop asking the store whether anything is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from queuectld.config import Config
+from queuectld.events import JobEvents
+from queuectld.procutil import describe_exit, is_same_process, kill_group
+from queuectld.store import ClaimedJob, Store
+from queuectld.store.runner import StoreRunner
+from queuectld.supervisor import Supervisor, Worker
+
+log = logging.getLogger("queuectld.dispatch")
+
+CANCELED_BY_USER = "canceled by user"
+INTERRUPTED = "interrupted by stop --now"
+
+
+@dataclass(eq=False)
+class ActiveRun:
+    job: ClaimedJob
+    worker: Worker
+    log_path: str
+    pid: int | None = None
+    pid_started: float | None = None
+    kill_reason: str | None = None
+    started: float = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        runner: StoreRunner,
+        supervisor: Supervisor,
+        config: Config,
+        events: JobEvents,
+        log_dir: Path,
+    ):
+        self.loop = loop
+        self.runner = runner
+        self.supervisor = supervisor
+        self.config = config
+        self.events = events
+        self.log_dir = log_dir
+        self.paused = False
+        self.active: dict[str, ActiveRun] = {}
+        self._pass_scheduled = False
+        self._pass_running = False
+        self._pass_again = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Future] = set()
+
+    # -- deciding what runs -------------------------------------------------
+
+    def kick(self) -> None:
+        """Ask for a dispatch pass soon; many kicks in one loop turn make one pass."""
+        if self._pass_running:
+            self._pass_again = True
+            return
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            self.loop.call_soon(self._start_pass)
+
+    def _start_pass(self) -> None:
+        self._pass_scheduled = False
+        self._pass_running = True
+        task = self.loop.create_task(self._dispatch_pass())
+        task.add_done_callback(self._pass_done)
+
+    def _pass_done(self, task: asyncio.Task) -> None:
+        self._pass_running = False
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dispatch pass failed: %s", task.exception())
+            self.loop.call_later(1.0, self.kick)  # the store may be briefly unavailable
+        if self._pass_again:
+            self._pass_again = False
+            self.kick()
+
+    async def _dispatch_pass(self) -> None:
+        if self.paused or self.supervisor.stopping:
+            return
+        idle = self.supervisor.idle_workers()
+        if not idle:
+            return
+        now = time.time()
+        jobs, next_due = await self.runner.call(_claim, now, len(idle))
+        idle = self.supervisor.idle_workers()
+        for job in jobs:
+            if idle:
+                self._start(idle.pop(0), job)
+            else:  # a worker vanished while the claim was in flight
+                self._put_back(job)
+        # Due already (more jobs than workers) fires at once and finds no idle worker,
+        # which is cheap; a worker becoming idle kicks a pass anyway.
+        self._set_timer(next_due)
+
+    def _set_timer(self, due: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if due is not None:
+            delay = max(0.0, due - time.time())
+            self._timer = self.loop.call_later(delay, self.kick)
+
+    def _start(self, worker: Worker, job: ClaimedJob) -> None:
+        shard = self.log_dir / str(job.seq // 1000)
+        run = ActiveRun(job, worker, str(shard / f"{job.seq}-{job.run}.log"), started=time.time())
+        worker.busy = True
+        worker.run = run
+        self.active[job.id] = run
+        env = dict(job.environ)
+        env["QUEUECTL_JOB_ID"] = job.id
+        env["QUEUECTL_ATTEMPT"] = str(job.attempts + 1)
+        env["QUEUECTL_WORKER"] = str(worker.id)
+        self.supervisor.send(
+            worker,
+            {
+                "t": "run",
+                "command": job.command,
+                "cwd": job.cwd,
+                "env": env,
+                "timeout": job.timeout,
+                "grace": self.config["kill-grace"],
+                "log": run.log_path,
+                "log_max": self.config["log-max-bytes"],
+            },
+        )
+        log.info(
+            "job %s started on worker %d (attempt %d, run %d)",
+            job.id,
+            worker.id,
+            job.attempts + 1,
+            job.run,
+        )
+
+    def _put_back(self, job: ClaimedJob) -> None:
+        self._write(
+            Store.finish_run,
+            job.seq,
+            job.run,
+            state="pending",
+            outcome="interrupted",
+            counted=False,
+            now=time.time(),
+            error="no worker was free to take it",
+        )
+
+    # -- what workers report ----------------------------------------------
+
+    def on_worker_message(self, worker: Worker, message: dict) -> None:
+        run: ActiveRun | None = worker.run
+        if run is None:
+            return
+        kind = message.get("t")
+        if kind == "started":
+            run.pid = message.get("pid")
+            run.pid_started = message.get("pid_started")
+            self._write(
+                Store.record_run_process,
+                run.job.seq,
+                run.job.run,
+                worker.id,
+                run.pid,
+                run.pid_started,
+                time.time(),
+            )
+        elif kind == "done":
+            self._finish(run, message)
+            worker.busy = False
+            worker.run = None
+            self.kick()
+
+    def on_worker_exit(self, worker: Worker, status: int | None) -> None:
+        run: ActiveRun | None = worker.run
+        if run is None:
+            return
+        worker.run = None
+        worker.busy = False
+        # The job's process group may outlive its worker; it must not run unsupervised.
+        if is_same_process(run.pid, run.pid_started):
+            kill_group(run.pid, 9)
+        if run.kill_reason is not None:
+            message = {"outcome": "killed", "error": run.kill_reason}
+        else:
+            message = {
+                "outcome": "worker_died",
+                "error": f"worker process died ({describe_exit(status)})",
+            }
+        self._finish(run, message)
+
+    def _finish(self, run: ActiveRun, report: dict) -> None:
+        job = run.job
+        outcome = report.get("outcome")
+        error = report.get("error")
+        now = time.time()
+        run_at = None
+        counted = True
+        if outcome == "completed":
+            state = "completed"
+        elif run.kill_reason == CANCELED_BY_USER:
+            state, outcome, counted = "canceled", "canceled", False
+        elif run.kill_reason is not None:
+            state, outcome, counted = "pending", "interrupted", False
+            run_at = now
+        elif job.attempts + 1 <= job.max_retries:
+            state = "failed"
+            run_at = now + self.config.backoff(job.attempts + 1)
+        else:
+            state = "dead"
+        self.active.pop(job.id, None)
+        future = self._write(
+            Store.finish_run,
+            job.seq,
+            job.run,
+            state=state,
+            outcome=outcome,
+            counted=counted,
+            now=now,
+            run_at=run_at,
+            exit_code=report.get("exit_code"),
+            signal=report.get("signal"),
+            error=error,
+            log_path=report.get("log"),
+        )
+        future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
+        duration = now - run.started
+        if state == "completed":
+            log.info("job %s completed in %.3f s", job.id, duration)
+        else:
+            log.info("job %s %s after %.3f s (%s) -> %s", job.id, outcome, duration, error, state)
+
+    def _finished(
+        self, future: asyncio.Future, job: ClaimedJob, state: str, run_at: float | None
+    ) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        self.events.job_changed(job.id, state)
+        if run_at is not None:
+            self.kick()  # the retry may be due before the current timer
+
+    # -- user actions on running jobs ------------------------------------
+
+    def kill_running(self, job_id: str, reason: str) -> bool:
+        run = self.active.get(job_id)
+        if run is None:
+            return False
+        run.kill_reason = reason
+        self.supervisor.send(run.worker, {"t": "kill", "reason": reason})
+        return True
+
+    def interrupt_worker(self, worker: Worker) -> None:
+        if worker.run is not None:
+            self.kill_running(worker.run.job.id, INTERRUPTED)
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def _write(self, fn, *args, **kwargs) -> asyncio.Future:
+        future = self.runner.call(fn, *args, **kwargs)
+        self._writes.add(future)
+        future.add_done_callback(self._write_done)
+        return future
+
+    def _write_done(self, future: asyncio.Future) -> None:
+        self._writes.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("store write failed: %s", future.exception())
+
+    async def flush(self) -> None:
+        """Wait for every write already issued (before the store closes)."""
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:
+    return store.claim_due_jobs(now, limit), store.next_due_time()

@@ -1,0 +1,61 @@
+"""`queuectld`: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from protocol.paths import data_home, socket_path
+from queuectld import __version__
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="queuectld",
+        description="The queuectl daemon: owns the job store and runs the worker fleet.",
+        epilog="Example: queuectld --home /var/lib/queuectl --workers 4",
+    )
+    parser.add_argument(
+        "--home", help="data home (default: $QUEUECTL_HOME or $XDG_STATE_HOME/queuectl)"
+    )
+    parser.add_argument(
+        "--socket", help="Unix socket path (default: HOME/queuectld.sock, or $QUEUECTL_SOCKET)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="start with this many workers instead of the stored target",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--version", action="version", version=f"queuectld {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from queuectld.daemon import Daemon, StartupError
+
+    home = data_home(args.home)
+    if args.workers is not None and args.workers < 0:
+        print("queuectld: --workers must be 0 or more", file=sys.stderr)
+        sys.exit(2)
+    try:
+        Daemon(home, socket_path(home, args.socket), workers=args.workers).run()
+    except StartupError as exc:
+        print(f"queuectld: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

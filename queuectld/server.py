@@ -1,0 +1,99 @@
+"""The request server: framed msgpack over a stream socket, one task per client.
+
+Each connection reads frames, answers each request in order, and is closed
+on a framing error (the stream can no longer be trusted). A client that stops
+reading its responses is dropped after a write timeout rather than holding
+daemon memory forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
+from protocol.messages import error_response, ok_response, parse_request
+from queuectld.handlers import Handlers
+
+log = logging.getLogger("queuectld.server")
+
+WRITE_TIMEOUT = 30.0
+READ_CHUNK = 256 * 1024
+
+
+class Server:
+    def __init__(
+        self, handlers: Handlers, max_frame: int = MAX_FRAME_BYTES, max_connections: int = 1024
+    ):
+        self.handlers = handlers
+        self.max_frame = max_frame
+        self.max_connections = max_connections
+        self.connections: set[asyncio.Task] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+
+    async def listen_unix(self, sock: socket.socket) -> None:
+        server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_CHUNK)
+        self._servers.append(server)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self.connections) >= self.max_connections:
+            await self._send(
+                writer,
+                error_response(None, ProtocolError(ErrorCode.TOO_LARGE, "too many connections")),
+            )
+            writer.close()
+            return
+        self.connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            self.connections.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder(self.max_frame)
+        while True:
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                return
+            try:
+                messages = decoder.feed(data)
+            except FrameError as exc:
+                code = ErrorCode.TOO_LARGE if "exceeds" in str(exc) else ErrorCode.BAD_REQUEST
+                await self._send(writer, error_response(None, ProtocolError(code, str(exc))))
+                return
+            for message in messages:
+                await self._send(writer, await self.answer(message))
+
+    async def answer(self, message: dict) -> dict:
+        request_id: Any = message.get("id") if isinstance(message.get("id"), int) else None
+        try:
+            request_id, op, args = parse_request(message)
+            result = await self.handlers.handle(op, args)
+            return ok_response(request_id, result)
+        except ProtocolError as exc:
+            return error_response(request_id, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("request %r failed", message.get("op"))
+            return error_response(
+                request_id, ProtocolError(ErrorCode.INTERNAL, f"internal error: {exc}")
+            )
+
+    async def _send(self, writer: asyncio.StreamWriter, response: dict) -> None:
+        writer.write(pack_frame(response))
+        await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)

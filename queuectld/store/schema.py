@@ -1,0 +1,86 @@
+"""SQLite schema, as numbered migrations.
+
+`PRAGMA user_version` holds how many migrations a file has had; the daemon
+applies the missing ones at start, each in its own transaction, and refuses a
+file newer than it knows or one that is not a queuectl database at all.
+"""
+
+from __future__ import annotations
+
+APPLICATION_ID = 0x51435444  # "QCTD"
+
+_STATES = ("pending", "processing", "completed", "failed", "dead", "canceled")
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE environments (
+        id INTEGER PRIMARY KEY,
+        digest BLOB NOT NULL UNIQUE,
+        cwd TEXT NOT NULL,
+        environ BLOB NOT NULL
+    );
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        command TEXT NOT NULL,
+        state TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_retries INTEGER NOT NULL,
+        timeout REAL NOT NULL,
+        runs INTEGER NOT NULL DEFAULT 0,
+        env_id INTEGER NOT NULL REFERENCES environments (id),
+        env BLOB,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        run_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        exit_code INTEGER,
+        last_error TEXT
+    );
+    -- Dispatch walks this in order and stops at the first due rows.
+    CREATE INDEX jobs_due ON jobs (priority DESC, run_at, seq)
+        WHERE state IN ('pending', 'failed');
+    -- The dispatcher's timer is set from the smallest run_at of waiting jobs.
+    CREATE INDEX jobs_next_due ON jobs (run_at) WHERE state IN ('pending', 'failed');
+    CREATE INDEX jobs_by_state ON jobs (state, seq);
+    CREATE INDEX jobs_by_queue ON jobs (queue, state, seq);
+    CREATE TABLE runs (
+        job_seq INTEGER NOT NULL,
+        run INTEGER NOT NULL,
+        worker INTEGER,
+        pid INTEGER,
+        pid_started REAL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        outcome TEXT NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        error TEXT,
+        counted INTEGER NOT NULL DEFAULT 1,
+        log_path TEXT,
+        PRIMARY KEY (job_seq, run)
+    ) WITHOUT ROWID;
+    CREATE INDEX runs_running ON runs (job_seq) WHERE outcome = 'running';
+    -- Counts kept by triggers so `status` never scans the jobs table.
+    CREATE TABLE job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    """
+    + "".join(f"INSERT INTO job_counts VALUES ('{s}', 0);\n" for s in _STATES)
+    + """
+    CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+        UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
+    END;
+    CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs
+        WHEN OLD.state <> NEW.state BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+        UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
+    END;
+    CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+    END;
+    CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
+]

@@ -1,0 +1,421 @@
+"""The embedded default backend: one SQLite file in WAL mode.
+
+Durability: `synchronous=FULL` makes every commit reach the disk before the
+daemon acknowledges it; the runner shares one commit among all the calls that
+arrived together, so the fsync is paid per batch rather than per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+import msgpack
+
+from queuectld.store.base import (
+    ClaimedJob,
+    NewJob,
+    RunningAttempt,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
+from queuectld.store.records import job_record, run_record
+from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
+
+WAITING = "('pending', 'failed')"
+JOB_COLUMNS = (
+    "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "
+    "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error"
+)
+_UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
+
+
+class ForeignDatabase(Exception):
+    """The file exists but is not a queuectl database this version can use."""
+
+
+def _unavailable(exc: sqlite3.Error) -> Exception:
+    text = str(exc).lower()
+    if any(hint in text for hint in _UNAVAILABLE_HINTS):
+        return StoreUnavailable(f"database unavailable: {exc}")
+    return exc
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | os.PathLike, busy_timeout_ms: int = 5000):
+        self.path = Path(path)
+        if not self.path.exists():
+            # Created 0600 before SQLite sees it: jobs carry their submitter's environment.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._check_identity()
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+        self._env_ids: dict[bytes, int] = {}
+        self._envs: dict[int, tuple[str, dict[str, str]]] = {}
+
+    # -- opening ---------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        try:
+            app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = self.conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise ForeignDatabase(f"{self.path} is not a readable SQLite database: {exc}") from None
+        if app_id == 0 and tables == 0:
+            return  # a new, empty file
+        if app_id != APPLICATION_ID:
+            raise ForeignDatabase(f"{self.path} is a SQLite database, but not queuectl's")
+        if version > len(MIGRATIONS):
+            raise ForeignDatabase(
+                f"{self.path} has schema version {version}, newer than this queuectld "
+                f"understands ({len(MIGRATIONS)}); upgrade queuectld"
+            )
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for number in range(version, len(MIGRATIONS)):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    # -- transactions ----------------------------------------------------
+
+    def begin(self) -> None:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from None
+
+    def commit(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from None
+
+    def rollback(self) -> None:
+        self._env_ids.clear()  # may name rows that the rollback removed
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def savepoint(self) -> None:
+        self.conn.execute("SAVEPOINT call")
+
+    def release(self) -> None:
+        self.conn.execute("RELEASE call")
+
+    def rollback_savepoint(self) -> None:
+        self._env_ids.clear()
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK TO call")
+            self.conn.execute("RELEASE call")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- environments ----------------------------------------------------
+
+    def _environment_id(self, cwd: str, environ: dict[str, str]) -> int:
+        """Store each distinct (cwd, environment) once; jobs refer to it by id."""
+        blob = msgpack.packb([cwd, sorted(environ.items())], use_bin_type=True)
+        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        env_id = self._env_ids.get(digest)
+        if env_id is not None:
+            return env_id
+        row = self.conn.execute(
+            "SELECT id FROM environments WHERE digest = ?", (digest,)
+        ).fetchone()
+        if row is None:
+            env_blob = msgpack.packb(environ, use_bin_type=True)
+            cursor = self.conn.execute(
+                "INSERT INTO environments (digest, cwd, environ) VALUES (?, ?, ?)",
+                (digest, cwd, env_blob),
+            )
+            env_id = cursor.lastrowid
+        else:
+            env_id = row[0]
+        self._env_ids[digest] = env_id
+        return env_id
+
+    def _environment(self, env_id: int) -> tuple[str, dict[str, str]]:
+        cached = self._envs.get(env_id)
+        if cached is None:
+            cwd, blob = self.conn.execute(
+                "SELECT cwd, environ FROM environments WHERE id = ?", (env_id,)
+            ).fetchone()
+            cached = (cwd, msgpack.unpackb(blob, raw=False))
+            if len(self._envs) > 256:
+                self._envs.clear()
+            self._envs[env_id] = cached
+        return cached
+
+    # -- jobs ------------------------------------------------------------
+
+    def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
+        rows = []
+        ids = []
+        seen: set[str] = set()
+        for job in jobs:
+            job_id = job.id or secrets.token_hex(6)
+            if job_id in seen:
+                raise StoreError("conflict", f"job id {job_id!r} appears twice in the batch")
+            seen.add(job_id)
+            ids.append(job_id)
+            env_id = self._environment_id(job.cwd, job.environ)
+            env_blob = msgpack.packb(job.env, use_bin_type=True) if job.env else None
+            rows.append(
+                (
+                    job_id,
+                    job.command,
+                    job.queue,
+                    job.priority,
+                    job.max_retries,
+                    job.timeout,
+                    env_id,
+                    env_blob,
+                    now,
+                    now,
+                    job.run_at,
+                )
+            )
+        try:
+            self.conn.executemany(
+                "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, "
+                "env_id, env, created_at, updated_at, run_at) "
+                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError:
+            taken = self._existing_ids(ids)
+            raise StoreError("conflict", f"job id {taken[0]!r} already exists") from None
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from None
+        return ids
+
+    def _existing_ids(self, ids: list[str]) -> list[str]:
+        found = []
+        for job_id in ids:
+            if self.conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
+                found.append(job_id)
+        return found or ["?"]
+
+    def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
+        rows = self.conn.execute(
+            "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = :now, "
+            "updated_at = :now WHERE seq IN ("
+            f"  SELECT seq FROM jobs WHERE state IN {WAITING} AND run_at <= :now"
+            "   ORDER BY priority DESC, run_at, seq LIMIT :limit) "
+            "RETURNING seq, id, command, queue, attempts, max_retries, timeout, runs, "
+            "env_id, env, priority, run_at",
+            {"now": now, "limit": limit},
+        ).fetchall()
+        rows.sort(key=lambda r: (-r[10], r[11], r[0]))
+        self.conn.executemany(
+            "INSERT INTO runs (job_seq, run, started_at, outcome) VALUES (?, ?, ?, 'running')",
+            [(r[0], r[7], now) for r in rows],
+        )
+        claimed = []
+        for (
+            seq,
+            job_id,
+            command,
+            queue,
+            attempts,
+            max_retries,
+            timeout,
+            run,
+            env_id,
+            env,
+            _,
+            _,
+        ) in rows:
+            cwd, environ = self._environment(env_id)
+            if env:
+                environ = {**environ, **msgpack.unpackb(env, raw=False)}
+            claimed.append(
+                ClaimedJob(
+                    seq, job_id, command, queue, attempts, max_retries, timeout, run, cwd, environ
+                )
+            )
+        return claimed
+
+    def next_due_time(self) -> float | None:
+        return self.conn.execute(
+            f"SELECT min(run_at) FROM jobs WHERE state IN {WAITING}"
+        ).fetchone()[0]
+
+    def record_run_process(
+        self, seq: int, run: int, worker: int, pid: int, pid_started: float, now: float
+    ) -> None:
+        self.conn.execute(
+            "UPDATE runs SET worker = ?, pid = ?, pid_started = ? WHERE job_seq = ? AND run = ?",
+            (worker, pid, pid_started, seq, run),
+        )
+
+    def finish_run(
+        self,
+        seq: int,
+        run: int,
+        *,
+        state: str,
+        outcome: str,
+        counted: bool,
+        now: float,
+        run_at: float | None = None,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        error: str | None = None,
+        log_path: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, error = ?, "
+            "counted = ?, log_path = ? WHERE job_seq = ? AND run = ?",
+            (now, outcome, exit_code, signal, error, int(counted), log_path, seq, run),
+        )
+        terminal = state in ("completed", "dead", "canceled")
+        self.conn.execute(
+            "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?, "
+            "run_at = coalesce(?, run_at), finished_at = ?, exit_code = ?, last_error = ? "
+            "WHERE seq = ?",
+            (state, int(counted), now, run_at, now if terminal else None, exit_code, error, seq),
+        )
+
+    def running_attempts(self) -> list[RunningAttempt]:
+        rows = self.conn.execute(
+            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started FROM runs r "
+            "JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
+        ).fetchall()
+        return [RunningAttempt(*row) for row in rows]
+
+    def get_job(self, job_id: str, history: bool = True) -> dict | None:
+        row = self.conn.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        record = job_record(row)
+        if history:
+            runs = self.conn.execute(
+                "SELECT run, worker, pid, started_at, finished_at, outcome, exit_code, signal, "
+                "error, counted, log_path FROM runs WHERE job_seq = ? ORDER BY run",
+                (row[0],),
+            ).fetchall()
+            record["history"] = [run_record(r) for r in runs]
+        return record
+
+    def job_log_path(self, job_id: str, run: int | None) -> tuple[int, int, str, str | None]:
+        """(seq, run, state, stored log path) of a job's latest or given run."""
+        row = self.conn.execute(
+            "SELECT seq, runs, state FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError("not_found", f"no job {job_id!r}")
+        seq, runs, state = row
+        run = run or runs
+        if run < 1 or run > runs:
+            raise StoreError("not_found", f"job {job_id!r} has no run {run}")
+        path = self.conn.execute(
+            "SELECT log_path FROM runs WHERE job_seq = ? AND run = ?", (seq, run)
+        ).fetchone()
+        return seq, run, state, path[0] if path else None
+
+    def list_jobs(
+        self, state: str | None, queue: str | None, limit: int, after: int | None
+    ) -> tuple[list[dict], int | None]:
+        where, params = ["seq > ?"], [after or 0]
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        if queue:
+            where.append("queue = ?")
+            params.append(queue)
+        rows = self.conn.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            (*params, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [job_record(r) for r in rows], (rows[-1][0] if more else None)
+
+    def count_by_state(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT state, n FROM job_counts").fetchall())
+
+    def cancel_waiting_job(self, job_id: str, now: float) -> dict:
+        changed = self.conn.execute(
+            "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
+            f"last_error = 'canceled by user' WHERE id = ? AND state IN {WAITING}",
+            (now, now, job_id),
+        ).rowcount
+        if not changed:
+            self._raise_for_state(job_id, "cancel")
+        return self.get_job(job_id, history=False)
+
+    def _raise_for_state(self, job_id: str, action: str) -> None:
+        row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError("not_found", f"no job {job_id!r}")
+        raise StoreError("conflict", f"cannot {action} job {job_id!r}: it is {row[0]}")
+
+    def job_state(self, job_id: str) -> str | None:
+        row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def retry_dead_jobs(self, job_id: str | None, now: float) -> list[str]:
+        sql = (
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
+            "finished_at = NULL WHERE state = 'dead'"
+        )
+        params: tuple = (now, now)
+        if job_id is not None:
+            sql += " AND id = ?"
+            params += (job_id,)
+        ids = [r[0] for r in self.conn.execute(sql + " RETURNING id", params).fetchall()]
+        if job_id is not None and not ids:
+            row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise StoreError("not_found", f"no job {job_id!r}")
+            raise StoreError("conflict", f"job {job_id!r} is {row[0]}, not in the DLQ")
+        return ids
+
+    # -- settings --------------------------------------------------------
+
+    def config_items(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM config").fetchall())
+
+    def set_config(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO config (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s.strip().strip(";").strip()]

@@ -1,0 +1,220 @@
+"""The worker fleet: spawn, reap and retire worker processes to match a target.
+
+Read it like an arbiter: `maintain()` is the one place that compares the fleet
+with its target and acts; `stop_gracefully()` and `stop_now()` are the two
+ways of ending it. Jobs themselves are the dispatcher's business; the
+supervisor only carries its messages to and from the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.framing import FrameDecoder, FrameError, pack_frame
+from queuectld.procutil import describe_exit
+
+log = logging.getLogger("queuectld.supervisor")
+
+REAP_CHECK_SECONDS = 0.05
+REAP_GIVE_UP_SECONDS = 5.0
+
+
+@dataclass(eq=False)
+class Worker:
+    id: int
+    proc: subprocess.Popen
+    sock: socket.socket
+    decoder: FrameDecoder = field(default_factory=FrameDecoder)
+    ready: bool = False
+    busy: bool = False
+    retiring: bool = False  # told to exit; takes no new job
+    outbox: bytearray = field(default_factory=bytearray)
+    run: Any = None  # the dispatcher's record of the job this worker runs
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def idle(self) -> bool:
+        return self.ready and not self.busy and not self.retiring
+
+
+class Supervisor:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_message: Callable[[Worker, dict], None],
+        on_exit: Callable[[Worker, int | None], None],
+        on_idle: Callable[[], None],
+    ):
+        self.loop = loop
+        self.on_message = on_message
+        self.on_exit = on_exit
+        self.on_idle = on_idle
+        self.target = 0
+        self.workers: dict[int, Worker] = {}
+        self.stopping = False
+        self._next_id = 1
+        self._emptied: asyncio.Event = asyncio.Event()
+        self._emptied.set()
+
+    # -- the fleet against its target --------------------------------------
+
+    def scale(self, count: int) -> None:
+        self.target = count
+        self.maintain()
+
+    def maintain(self) -> None:
+        active = [w for w in self.workers.values() if not w.retiring]
+        if self.stopping:
+            return
+        for _ in range(self.target - len(active)):
+            self.spawn_worker()
+        surplus = len(active) - self.target
+        if surplus > 0:
+            # Retire idle workers first; busy ones finish their job, then exit.
+            ordered = sorted(active, key=lambda w: (w.busy, -w.id))
+            for worker in ordered[:surplus]:
+                self.retire(worker)
+
+    def spawn_worker(self) -> Worker:
+        parent, child = socket.socketpair()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "queuectld.worker", str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        child.close()
+        parent.setblocking(False)
+        worker = Worker(self._next_id, proc, parent)
+        self._next_id += 1
+        self.workers[worker.id] = worker
+        self._emptied.clear()
+        self.loop.add_reader(parent.fileno(), self._on_readable, worker)
+        log.info("worker %d spawned (pid %d)", worker.id, worker.pid)
+        return worker
+
+    def retire(self, worker: Worker) -> None:
+        if not worker.retiring:
+            worker.retiring = True
+            self.send(worker, {"t": "stop"})
+
+    def idle_workers(self) -> list[Worker]:
+        return [w for w in self.workers.values() if w.idle]
+
+    def busy_workers(self) -> list[Worker]:
+        return [w for w in self.workers.values() if w.busy]
+
+    # -- stopping ------------------------------------------------------------
+
+    async def stop_gracefully(self) -> None:
+        """Take no new jobs; running jobs finish; then every worker exits."""
+        self.stopping = True
+        for worker in list(self.workers.values()):
+            self.retire(worker)
+        await self._emptied.wait()
+
+    async def stop_now(self, kill: Callable[[Worker], None]) -> None:
+        """Stop at once: `kill` interrupts each running job, then workers exit."""
+        self.stopping = True
+        for worker in list(self.workers.values()):
+            if worker.busy:
+                kill(worker)
+            self.retire(worker)
+        await self._emptied.wait()
+
+    async def wait_until_empty(self) -> None:
+        await self._emptied.wait()
+
+    # -- talking to workers --------------------------------------------------
+
+    def send(self, worker: Worker, message: dict) -> None:
+        if worker.sock.fileno() < 0:
+            return
+        worker.outbox += pack_frame(message)
+        self._flush(worker)
+
+    def _flush(self, worker: Worker) -> None:
+        try:
+            sent = worker.sock.send(worker.outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return  # the worker is gone; its EOF will be handled by the reader
+        del worker.outbox[:sent]
+        if worker.outbox:
+            self.loop.add_writer(worker.sock.fileno(), self._on_writable, worker)
+
+    def _on_writable(self, worker: Worker) -> None:
+        self.loop.remove_writer(worker.sock.fileno())
+        self._flush(worker)
+
+    def _on_readable(self, worker: Worker) -> None:
+        try:
+            data = worker.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._worker_gone(worker)
+            return
+        try:
+            messages = worker.decoder.feed(data)
+        except FrameError as exc:
+            log.error("worker %d sent a bad frame (%s); killing it", worker.id, exc)
+            self._kill_process(worker)
+            return
+        for message in messages:
+            kind = message.get("t")
+            if kind == "ready":
+                worker.ready = True
+                self.on_idle()
+            else:
+                self.on_message(worker, message)
+
+    # -- reaping -------------------------------------------------------------
+
+    def _worker_gone(self, worker: Worker) -> None:
+        fd = worker.sock.fileno()
+        if fd >= 0:
+            self.loop.remove_reader(fd)
+            self.loop.remove_writer(fd)
+        worker.sock.close()
+        self._reap(worker, waited=0.0)
+
+    def _reap(self, worker: Worker, waited: float) -> None:
+        status = worker.proc.poll()
+        if status is None:
+            if waited >= REAP_GIVE_UP_SECONDS:
+                self._kill_process(worker)
+            self.loop.call_later(
+                REAP_CHECK_SECONDS, self._reap, worker, waited + REAP_CHECK_SECONDS
+            )
+            return
+        del self.workers[worker.id]
+        if worker.retiring and not worker.busy:
+            log.info("worker %d exited", worker.id)
+        else:
+            log.warning("worker %d (pid %d) died: %s", worker.id, worker.pid, describe_exit(status))
+        self.on_exit(worker, status)
+        if not self.workers:
+            self._emptied.set()
+        self.maintain()
+
+    def _kill_process(self, worker: Worker) -> None:
+        try:
+            os.kill(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

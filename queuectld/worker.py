@@ -1,0 +1,311 @@
+"""A worker process: runs one job at a time for the supervisor.
+
+The supervisor sends {"t": "run", ...}, {"t": "kill", "reason": ...} and
+{"t": "stop"} frames over a socketpair; the worker answers {"t": "ready"},
+{"t": "started", ...} and {"t": "done", ...}. The worker never touches the
+store. If the supervisor goes away (socket EOF, or the parent-death signal)
+the worker kills its job's process group and exits, so no job outlives the
+daemon unsupervised.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from protocol.framing import FrameDecoder, pack_frame
+from queuectld.procutil import die_with_parent, kill_group, process_start_time, signal_name
+
+READ_CHUNK = 65536
+TRUNCATED = "\n[queuectl: output truncated at {} bytes]\n"
+
+
+class SupervisorGone(Exception):
+    pass
+
+
+class Channel:
+    """Framed messages over the socketpair to the supervisor."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.decoder = FrameDecoder()
+        self.inbox: list[dict] = []
+
+    def send(self, message: dict) -> None:
+        try:
+            self.sock.sendall(pack_frame(message))
+        except OSError:
+            raise SupervisorGone() from None
+
+    def receive_ready(self) -> None:
+        """Read what is available (the socket was reported readable)."""
+        data = self.sock.recv(READ_CHUNK)
+        if not data:
+            raise SupervisorGone()
+        self.inbox.extend(self.decoder.feed(data))
+
+    def next_message(self) -> dict:
+        while not self.inbox:
+            self.receive_ready()
+        return self.inbox.pop(0)
+
+
+class LogWriter:
+    """Appends a run's output to its log file, created on first output, capped in size."""
+
+    def __init__(self, path: str, cap: int):
+        self.path = path
+        self.cap = cap
+        self.written = 0
+        self.file = None
+        self.truncated = False
+
+    def write(self, data: bytes) -> None:
+        if self.truncated:
+            return
+        if self.file is None:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        room = self.cap - self.written if self.cap else len(data)
+        if room < len(data):
+            self.file.write(data[:room])
+            self.file.write(TRUNCATED.format(self.cap).encode())
+            self.written += room
+            self.truncated = True
+            return
+        self.file.write(data)
+        self.written += len(data)
+
+    def close(self) -> str | None:
+        if self.file is None:
+            return None
+        self.file.close()
+        return self.path
+
+
+class JobRun:
+    """One attempt of one job: spawn, capture, time out, kill, report."""
+
+    def __init__(self, channel: Channel, spec: dict):
+        self.channel = channel
+        self.spec = spec
+        self.log = LogWriter(spec["log"], spec.get("log_max", 0))
+        self.kill_reason: str | None = None
+        self.timed_out = False
+        self.term_sent_at: float | None = None
+        self.stop_after = False
+
+    def execute(self) -> None:
+        spec = self.spec
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", spec["command"]],
+                cwd=spec["cwd"],
+                env=spec["env"],
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            self.channel.send(
+                {
+                    "t": "done",
+                    "outcome": "spawn_error",
+                    "error": _spawn_error(exc, spec["cwd"]),
+                    "exit_code": None,
+                    "signal": None,
+                    "log": None,
+                }
+            )
+            return
+        os.close(write_fd)
+        self.channel.send(
+            {
+                "t": "started",
+                "pid": proc.pid,
+                "pid_started": process_start_time(proc.pid) or time.time(),
+            }
+        )
+        try:
+            self._supervise(proc, read_fd)
+        finally:
+            os.close(read_fd)
+
+    def _supervise(self, proc: subprocess.Popen, read_fd: int) -> None:
+        spec = self.spec
+        timeout = spec.get("timeout") or 0
+        grace = spec.get("grace", 5.0)
+        deadline = time.monotonic() + timeout if timeout else None
+        pidfd = os.pidfd_open(proc.pid)
+        selector = selectors.DefaultSelector()
+        selector.register(read_fd, selectors.EVENT_READ, "output")
+        selector.register(pidfd, selectors.EVENT_READ, "exit")
+        selector.register(self.channel.sock, selectors.EVENT_READ, "control")
+        exited = False
+        try:
+            while not exited:
+                wait = self._next_wakeup(deadline, grace)
+                for key, _ in selector.select(wait):
+                    if key.data == "output":
+                        data = os.read(read_fd, READ_CHUNK)
+                        if data:
+                            self.log.write(data)
+                        else:
+                            selector.unregister(read_fd)
+                    elif key.data == "exit":
+                        exited = True
+                    else:
+                        try:
+                            self.channel.receive_ready()
+                        except SupervisorGone:
+                            kill_group(proc.pid, signal.SIGKILL)
+                            raise
+                        self._handle_control(proc)
+                now = time.monotonic()
+                if deadline is not None and now >= deadline and not self.timed_out and not exited:
+                    self.timed_out = True
+                    self._terminate(proc)
+                if self.term_sent_at is not None and now - self.term_sent_at >= grace:
+                    kill_group(proc.pid, signal.SIGKILL)
+            # The shell is a zombie until reaped, so its process group id cannot be
+            # reused yet: clear anything it left behind before reaping it.
+            kill_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            self._drain(read_fd, selector)
+        finally:
+            selector.close()
+            os.close(pidfd)
+        self._report(proc.returncode, timeout)
+
+    def _next_wakeup(self, deadline: float | None, grace: float) -> float | None:
+        now = time.monotonic()
+        candidates = []
+        if deadline is not None and not self.timed_out:
+            candidates.append(deadline - now)
+        if self.term_sent_at is not None:
+            candidates.append(self.term_sent_at + grace - now)
+        return max(0.0, min(candidates)) if candidates else None
+
+    def _handle_control(self, proc: subprocess.Popen) -> None:
+        while self.channel.inbox:
+            message = self.channel.inbox.pop(0)
+            if message.get("t") == "kill" and self.kill_reason is None:
+                self.kill_reason = str(message.get("reason", "killed"))
+                self._terminate(proc)
+            elif message.get("t") == "stop":
+                self.stop_after = True
+
+    def _terminate(self, proc: subprocess.Popen) -> None:
+        if self.term_sent_at is None:
+            self.term_sent_at = time.monotonic()
+            kill_group(proc.pid, signal.SIGTERM)
+
+    def _drain(self, read_fd: int, selector: selectors.BaseSelector) -> None:
+        """Read what is left in the pipe; everything that could write to it is gone."""
+        if read_fd not in selector.get_map():
+            return
+        os.set_blocking(read_fd, False)
+        while True:
+            try:
+                data = os.read(read_fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            self.log.write(data)
+
+    def _report(self, returncode: int, timeout: float) -> None:
+        log_path = self.log.close()
+        signal_number = -returncode if returncode < 0 else None
+        exit_code = returncode if returncode >= 0 else None
+        if self.kill_reason is not None:
+            outcome, error = "killed", self.kill_reason
+        elif self.timed_out:
+            outcome, error = "timeout", f"timed out after {timeout:g} s"
+        elif returncode == 0:
+            outcome, error = "completed", None
+        elif signal_number is not None:
+            outcome, error = "failed", f"killed by {signal_name(signal_number)}"
+        else:
+            outcome, error = "failed", f"exit code {returncode}"
+        self.channel.send(
+            {
+                "t": "done",
+                "outcome": outcome,
+                "exit_code": exit_code,
+                "signal": signal_number,
+                "error": error,
+                "log": log_path,
+            }
+        )
+
+
+def _spawn_error(exc: OSError, cwd: str) -> str:
+    if not os.path.isdir(cwd):
+        return f"cannot start: working directory {cwd} does not exist"
+    return f"cannot start: {exc.strerror or exc}"
+
+
+def serve(channel: Channel) -> None:
+    channel.send({"t": "ready", "pid": os.getpid()})
+    while True:
+        message = channel.next_message()
+        kind = message.get("t")
+        if kind == "stop":
+            return
+        if kind == "run":
+            run = JobRun(channel, message)
+            run.execute()
+            if run.stop_after:
+                return
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    die_with_parent(signal.SIGTERM)
+    # Ctrl-C in a terminal reaches the whole foreground group; stopping is the
+    # supervisor's decision, so the worker leaves SIGINT to it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    if os.getppid() == 1:
+        return  # the supervisor died before the death signal was armed
+    sock = socket.socket(fileno=fd)
+    try:
+        serve(Channel(sock))
+    except SupervisorGone:
+        pass
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    # The running job, if any, shares nothing with us but its group id; the
+    # finally-blocks cannot run on os._exit, so kill through the recorded child.
+    pgid = _current_child_pgid()
+    if pgid:
+        kill_group(pgid, signal.SIGKILL)
+    os._exit(143)
+
+
+def _current_child_pgid() -> int | None:
+    try:
+        import psutil
+
+        for child in psutil.Process().children():
+            return child.pid
+    except Exception:
+        pass
+    return None
+
+
+if __name__ == "__main__":
+    main()
