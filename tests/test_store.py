@@ -1,0 +1,133 @@
+"""The SQLite store through its interface, without a daemon."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from queuectld.store import NewJob, StoreError
+from queuectld.store.sqlite import ForeignDatabase, SQLiteStore
+
+
+def job(command="true", job_id=None, priority=0, run_at=0.0, **kw) -> NewJob:
+    return NewJob(
+        id=job_id,
+        command=command,
+        max_retries=3,
+        priority=priority,
+        run_at=run_at,
+        timeout=0.0,
+        queue="default",
+        cwd="/",
+        environ={"PATH": "/bin"},
+        **kw,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "q.db")
+    yield s
+    s.close()
+
+
+def tx(store, fn, *args, **kwargs):
+    store.begin()
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException:
+        store.rollback()
+        raise
+    store.commit()
+    return result
+
+
+def test_claims_by_priority_then_due_time(store):
+    tx(
+        store,
+        store.add_jobs,
+        [
+            job(job_id="low", priority=0, run_at=1),
+            job(job_id="high", priority=9, run_at=3),
+            job(job_id="early", priority=0, run_at=0.5),
+            job(job_id="future", priority=99, run_at=100),
+        ],
+        0,
+    )
+    claimed = tx(store, store.claim_due_jobs, 10.0, 10)
+    assert [c.id for c in claimed] == ["high", "early", "low"]
+    assert tx(store, store.next_due_time) == 100
+    assert tx(store, store.claim_due_jobs, 10.0, 10) == []
+
+
+def test_counts_follow_every_transition(store):
+    tx(store, store.add_jobs, [job(job_id=str(i)) for i in range(5)], 0)
+    [first] = tx(store, store.claim_due_jobs, 1.0, 1)
+    tx(
+        store,
+        store.finish_run,
+        first.seq,
+        first.run,
+        state="dead",
+        outcome="failed",
+        counted=True,
+        now=2.0,
+        exit_code=1,
+        error="exit code 1",
+    )
+    tx(store, store.cancel_waiting_job, "3", 2.0)
+    counts = tx(store, store.count_by_state)
+    assert counts == {
+        "pending": 3,
+        "processing": 0,
+        "completed": 0,
+        "failed": 0,
+        "dead": 1,
+        "canceled": 1,
+    }
+    assert tx(store, store.retry_dead_jobs, None, 3.0) == [first.id]
+    assert tx(store, store.count_by_state)["pending"] == 4
+
+
+def test_duplicate_id_conflicts_and_rolls_back_the_batch(store):
+    tx(store, store.add_jobs, [job(job_id="a")], 0)
+    with pytest.raises(StoreError) as caught:
+        tx(store, store.add_jobs, [job(job_id="b"), job(job_id="a")], 0)
+    assert caught.value.code == "conflict"
+    assert tx(store, store.get_job, "b") is None
+
+
+def test_environment_is_stored_once_per_distinct_value(store):
+    tx(store, store.add_jobs, [job() for _ in range(50)], 0)
+    assert store.conn.execute("SELECT count(*) FROM environments").fetchone()[0] == 1
+    claimed = tx(store, store.claim_due_jobs, 1.0, 1)
+    assert claimed[0].environ == {"PATH": "/bin"}
+
+
+def test_job_env_is_merged_over_the_submitters(store):
+    tx(store, store.add_jobs, [job(env={"PATH": "/opt", "X": "1"})], 0)
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    assert claimed.environ == {"PATH": "/opt", "X": "1"}
+
+
+def test_foreign_database_is_refused_not_overwritten(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE precious (x)")
+    conn.execute("INSERT INTO precious VALUES (42)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ForeignDatabase, match="not queuectl's"):
+        SQLiteStore(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT x FROM precious").fetchone() == (42,)
+    conn.close()
+
+
+def test_garbage_file_is_refused(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ForeignDatabase):
+        SQLiteStore(path)
+    assert path.read_bytes().startswith(b"this is not a database")
