@@ -1,0 +1,45 @@
+"""One handler per protocol op, grouped by what they act on.
+
+Each module exports HANDLERS, a map of op name to `async def handler(daemon,
+args)`. Handlers take validated args (see protocol/messages.py) and raise
+ProtocolError for anything the client should hear about; the server turns
+other exceptions into an `internal` error without dropping the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from queuectld.handlers import dlq, fleet, jobs, output, session, settings
+from queuectld.store import StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+Handler = Callable[["Daemon", dict], Awaitable[Any]]
+
+TABLE: dict[str, Handler] = {
+    **session.HANDLERS,
+    **jobs.HANDLERS,
+    **dlq.HANDLERS,
+    **fleet.HANDLERS,
+    **settings.HANDLERS,
+    **output.HANDLERS,
+}
+
+
+class Handlers:
+    """Binds the op table to one daemon and maps store errors to protocol errors."""
+
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+
+    async def handle(self, op: str, args: dict) -> Any:
+        try:
+            return await TABLE[op](self.daemon, args)
+        except StoreError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+        except StoreUnavailable as exc:
+            raise ProtocolError(ErrorCode.UNAVAILABLE, str(exc)) from None

@@ -1,0 +1,29 @@
+"""Ops on the dead letter queue: dlq_list, dlq_retry."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from protocol.errors import ErrorCode, ProtocolError
+from queuectld.handlers.jobs import list_jobs
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+
+async def dlq_list(daemon: Daemon, args: dict) -> dict:
+    return await list_jobs(daemon, {**args, "state": "dead"})
+
+
+async def dlq_retry(daemon: Daemon, args: dict) -> dict:
+    job_id = args.get("id")
+    if (job_id is None) == (not args.get("all")):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_retry: give either 'id' or 'all'")
+    ids = await daemon.runner.call(Store.retry_dead_jobs, job_id, time.time())
+    daemon.dispatcher.kick()
+    return {"ids": ids}
+
+
+HANDLERS = {"dlq_list": dlq_list, "dlq_retry": dlq_retry}

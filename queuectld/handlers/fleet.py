@@ -1,0 +1,75 @@
+"""Ops on the worker fleet and the overall picture: worker_scale, worker_stop, status."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from protocol.messages import JOB_STATES
+from protocol.times import to_iso
+from queuectld import __version__
+from queuectld.handlers.settings import refuse_while_stopping, set_config
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+
+async def worker_scale(daemon: Daemon, args: dict) -> dict:
+    count = args["count"]
+    refuse_while_stopping(daemon)
+    await set_config(daemon, "workers", count)
+    daemon.supervisor.scale(count)
+    return {"target": count}
+
+
+async def worker_stop(daemon: Daemon, args: dict) -> dict:
+    supervisor = daemon.supervisor
+    busy = len(supervisor.busy_workers())
+    await set_config(daemon, "workers", 0)
+    supervisor.scale(0)
+    if args.get("now"):
+        for worker in supervisor.busy_workers():
+            daemon.dispatcher.interrupt_worker(worker)
+    if args.get("wait", True):
+        await supervisor.wait_until_empty()
+    return {"target": 0, "was_busy": busy, "alive": len(supervisor.workers)}
+
+
+async def status(daemon: Daemon, args: dict) -> dict:
+    counts = await daemon.runner.call(Store.count_by_state)
+    supervisor = daemon.supervisor
+    workers = supervisor.workers.values()
+    busy = sum(1 for w in workers if w.busy)
+    return {
+        "jobs": {state: counts.get(state, 0) for state in JOB_STATES},
+        "workers": {
+            "target": supervisor.target,
+            "alive": len(supervisor.workers),
+            "busy": busy,
+            "idle": sum(1 for w in workers if w.idle),
+            "running": [
+                {
+                    "worker": w.id,
+                    "pid": w.pid,
+                    "job": w.run.job.id,
+                    "job_pid": w.run.pid,
+                    "started_at": to_iso(w.run.started),
+                }
+                for w in workers
+                if w.run is not None
+            ],
+        },
+        "daemon": {
+            "pid": os.getpid(),
+            "version": __version__,
+            "started_at": to_iso(daemon.started_at),
+            "uptime": round(time.time() - daemon.started_at, 3),
+            "home": str(daemon.home),
+            "stopping": daemon.stopping,
+        },
+    }
+
+
+HANDLERS = {"worker_scale": worker_scale, "worker_stop": worker_stop, "status": status}

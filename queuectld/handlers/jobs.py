@@ -1,0 +1,155 @@
+"""Ops on jobs: enqueue, get_job, list_jobs, cancel, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
+from protocol.times import parse_iso
+from queuectld.config import Config
+from queuectld.dispatcher import CANCELED_BY_USER
+from queuectld.store import NewJob, Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 10_000
+
+
+async def enqueue(daemon: Daemon, args: dict) -> dict:
+    config = daemon.config
+    specs = args["jobs"]
+    if len(specs) > config["max-batch"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"batch of {len(specs)} jobs exceeds max-batch {config['max-batch']}",
+        )
+    cwd = args.get("cwd") or "/"
+    environ = args.get("environ")
+    if environ is None:
+        environ = dict(os.environ)
+    now = time.time()
+    single = len(specs) == 1
+    jobs = [
+        _new_job(spec, None if single else i, cwd, environ, now, config)
+        for i, spec in enumerate(specs)
+    ]
+    ids = await daemon.runner.call(Store.add_jobs, jobs, now)
+    daemon.dispatcher.kick()
+    return {"ids": ids}
+
+
+def _new_job(
+    spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
+) -> NewJob:
+    validate_job_spec(spec, index)
+    what = "job" if index is None else f"job #{index + 1}"
+    command = spec["command"]
+    if len(command.encode()) > config["max-command-bytes"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"{what}: command exceeds max-command-bytes {config['max-command-bytes']}",
+        )
+    env = spec.get("env") or {}
+    if sum(len(k) + len(v) for k, v in env.items()) > config["max-env-bytes"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {config['max-env-bytes']}"
+        )
+    if spec.get("run_at") is not None:
+        try:
+            run_at = parse_iso(spec["run_at"])
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.INVALID_JOB,
+                f"{what}: run_at {spec['run_at']!r} is not an ISO 8601 time",
+            ) from None
+    else:
+        run_at = now + float(spec.get("delay") or 0)
+    timeout = spec.get("timeout")
+    return NewJob(
+        id=spec.get("id"),
+        command=command,
+        max_retries=spec.get("max_retries", config["max-retries"]),
+        priority=spec.get("priority", 0),
+        run_at=run_at,
+        timeout=float(config["job-timeout"] if timeout is None else timeout),
+        queue=spec.get("queue", "default"),
+        cwd=cwd,
+        environ=environ,
+        env=env,
+    )
+
+
+async def get_job(daemon: Daemon, args: dict) -> dict:
+    record = await daemon.runner.call(Store.get_job, args["id"])
+    if record is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {args['id']!r}")
+    return record
+
+
+async def list_jobs(daemon: Daemon, args: dict) -> dict:
+    state = args.get("state")
+    if state is not None and state not in JOB_STATES:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"unknown state {state!r} (states: {', '.join(JOB_STATES)})"
+        )
+    limit = min(args.get("limit") or DEFAULT_PAGE, MAX_PAGE)
+    jobs, cursor = await daemon.runner.call(
+        Store.list_jobs, state, args.get("queue"), limit, args.get("after")
+    )
+    return {"jobs": jobs, "next": cursor}
+
+
+async def cancel(daemon: Daemon, args: dict) -> dict:
+    job_id = args["id"]
+    if daemon.dispatcher.active.get(job_id) is not None:
+        waiter = daemon.events.subscribe(job_id)
+        try:
+            daemon.dispatcher.kill_running(job_id, CANCELED_BY_USER)
+            await waiter
+        finally:
+            daemon.events.unsubscribe(job_id, waiter)
+        return await get_job(daemon, {"id": job_id})
+    record = await daemon.runner.call(Store.cancel_waiting_job, job_id, time.time())
+    daemon.events.job_changed(job_id, "canceled")
+    return record
+
+
+async def wait(daemon: Daemon, args: dict) -> dict:
+    ids = list(dict.fromkeys(args["ids"]))
+    events = daemon.events
+    # Subscribe before reading states so a job finishing in between is not missed.
+    waiters = {job_id: events.subscribe(job_id) for job_id in ids}
+    try:
+        states = await daemon.runner.call(_states_of, ids)
+        missing = [job_id for job_id, state in states.items() if state is None]
+        if missing:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {missing[0]!r}")
+        pending = [waiters[j] for j, s in states.items() if s not in TERMINAL_STATES]
+        if pending:
+            timeout = args.get("timeout")
+            await asyncio.wait(pending, timeout=timeout)
+        states = await daemon.runner.call(_states_of, ids)
+    finally:
+        for job_id, waiter in waiters.items():
+            events.unsubscribe(job_id, waiter)
+    done = all(state in TERMINAL_STATES for state in states.values())
+    return {"states": states, "done": done}
+
+
+def _states_of(store: Store, ids: list[str]) -> dict[str, str | None]:
+    return {job_id: store.job_state(job_id) for job_id in ids}
+
+
+HANDLERS = {
+    "enqueue": enqueue,
+    "get_job": get_job,
+    "list_jobs": list_jobs,
+    "cancel": cancel,
+    "wait": wait,
+}

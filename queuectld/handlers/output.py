@@ -1,0 +1,54 @@
+"""Ops on captured output: logs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+LOG_CHUNK = 256 * 1024
+
+
+async def logs(daemon: Daemon, args: dict) -> dict:
+    job_id = args["id"]
+    offset = args.get("offset", 0)
+    limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
+    deadline = time.monotonic() + min(args.get("wait") or 0, 30)
+    while True:
+        seq, run, state, path = await daemon.runner.call(
+            Store.job_log_path, job_id, args.get("run")
+        )
+        active = daemon.dispatcher.active.get(job_id)
+        running = active is not None and active.job.run == run
+        if running:
+            path = active.log_path
+        data = _read_chunk(path, offset, limit)
+        if data or not running or time.monotonic() >= deadline:
+            return {
+                "run": run,
+                "state": state,
+                "running": running,
+                "data": data,
+                "offset": offset + len(data),
+            }
+        # Following a live job: its log grows in a file only the worker writes.
+        await asyncio.sleep(0.2)
+
+
+def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+HANDLERS = {"logs": logs}
