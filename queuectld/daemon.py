@@ -22,11 +22,11 @@ from queuectld.config import Config
 from queuectld.dispatcher import Dispatcher
 from queuectld.events import JobEvents
 from queuectld.handlers import Handlers
-from queuectld.procutil import is_same_process, kill_group
 from queuectld.server import Server
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor
+from queuectld.survivors import kill_run, run_marker
 
 log = logging.getLogger("queuectld")
 
@@ -114,6 +114,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             loop, self.runner, self.supervisor, self.config, self.events, self.home / "logs"
         )
+        self.dispatcher.instance = await self.runner.call(Store.instance_id)
         await self._recover_interrupted_runs()
         self.server = Server(Handlers(self))
         try:
@@ -173,13 +174,21 @@ class Daemon:
     async def _recover_interrupted_runs(self) -> None:
         """Runs still marked running belong to a daemon that died: end them, requeue."""
         orphans = await self.runner.call(Store.running_attempts)
+        loop = asyncio.get_running_loop()
         for orphan in orphans:
-            if is_same_process(orphan.pid, orphan.pid_started):
-                kill_group(orphan.pid, signal.SIGKILL)
+            # Its worker should have killed it when the daemon died; if the worker
+            # died too, the job is still running. Kill it (never a reused pid:
+            # see survivors.py) before it is requeued, so it cannot run twice.
+            marker = run_marker(self.dispatcher.instance, orphan.seq, orphan.run)
+            killed = await loop.run_in_executor(
+                None, kill_run, marker, orphan.pid, orphan.pid_started, orphan.started_at, 5.0
+            )
+            if killed:
                 log.warning(
-                    "killed job %s (pid %d) left running by a previous daemon",
+                    "killed %d process(es) of job %s left running by a previous daemon: %s",
+                    len(killed),
                     orphan.id,
-                    orphan.pid,
+                    " ".join(map(str, killed)),
                 )
             await self.runner.call(
                 Store.finish_run,

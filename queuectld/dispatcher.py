@@ -16,15 +16,20 @@ from pathlib import Path
 
 from queuectld.config import Config
 from queuectld.events import JobEvents
-from queuectld.procutil import describe_exit, is_same_process, kill_group
-from queuectld.store import ClaimedJob, Store
+from queuectld.procutil import describe_exit
+from queuectld.store import ClaimedJob, Store, StoreUnavailable
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor, Worker
+from queuectld.survivors import RUN_MARKER, kill_run, run_marker
 
 log = logging.getLogger("queuectld.dispatch")
 
 CANCELED_BY_USER = "canceled by user"
 INTERRUPTED = "interrupted by stop --now"
+# A job's state change must reach the store even while it is locked or full:
+# retry with a growing pause, up to this one.
+WRITE_RETRY_FIRST = 0.25
+WRITE_RETRY_MAX = 5.0
 
 
 @dataclass(eq=False)
@@ -36,6 +41,7 @@ class ActiveRun:
     pid_started: float | None = None
     kill_reason: str | None = None
     started: float = 0.0
+    marker: str | None = None
 
 
 class Dispatcher:
@@ -61,6 +67,8 @@ class Dispatcher:
         self._pass_again = False
         self._timer: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Future] = set()
+        self._give_up_writes = False
+        self.instance = ""  # the store's instance id, for run markers
 
     # -- deciding what runs -------------------------------------------------
 
@@ -117,6 +125,7 @@ class Dispatcher:
     def _start(self, worker: Worker, job: ClaimedJob) -> None:
         shard = self.log_dir / str(job.seq // 1000)
         run = ActiveRun(job, worker, str(shard / f"{job.seq}-{job.run}.log"), started=time.time())
+        run.marker = run_marker(self.instance, job.seq, job.run)
         worker.busy = True
         worker.run = run
         self.active[job.id] = run
@@ -124,6 +133,7 @@ class Dispatcher:
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.attempts + 1)
         env["QUEUECTL_WORKER"] = str(worker.id)
+        env[RUN_MARKER] = run.marker
         self.supervisor.send(
             worker,
             {
@@ -135,6 +145,8 @@ class Dispatcher:
                 "grace": self.config["kill-grace"],
                 "log": run.log_path,
                 "log_max": self.config["log-max-bytes"],
+                "uid": job.run_uid,
+                "gid": job.run_gid,
             },
         )
         log.info(
@@ -188,9 +200,13 @@ class Dispatcher:
             return
         worker.run = None
         worker.busy = False
-        # The job's process group may outlive its worker; it must not run unsupervised.
-        if is_same_process(run.pid, run.pid_started):
-            kill_group(run.pid, 9)
+        # The job (its shell, its group, anything carrying its marker) may outlive the
+        # worker; it must not run unsupervised, nor next to its own retry.
+        killed = kill_run(run.marker, run.pid, run.pid_started, run.started)
+        if killed:
+            log.warning(
+                "killed %d process(es) of job %s left by its worker", len(killed), run.job.id
+            )
         if run.kill_reason is not None:
             message = {"outcome": "killed", "error": run.kill_reason}
         else:
@@ -204,6 +220,8 @@ class Dispatcher:
         job = run.job
         outcome = report.get("outcome")
         error = report.get("error")
+        if report.get("log_error"):
+            error = f"{error}; {report['log_error']}" if error else report["log_error"]
         now = time.time()
         run_at = None
         counted = True
@@ -267,20 +285,76 @@ class Dispatcher:
     # -- bookkeeping ---------------------------------------------------------
 
     def _write(self, fn, *args, **kwargs) -> asyncio.Future:
-        future = self.runner.call(fn, *args, **kwargs)
-        self._writes.add(future)
-        future.add_done_callback(self._write_done)
-        return future
+        """Issue a store write that is retried while the store is unavailable.
+
+        These writes record what already happened to a job (it started, it ended):
+        losing one would leave the job `processing` and run it again after a
+        restart, so they wait out a locked or full database instead of failing.
+        """
+        done = self.loop.create_future()
+        self._writes.add(done)
+        done.add_done_callback(self._write_done)
+        self._attempt_write(done, fn, args, kwargs, WRITE_RETRY_FIRST)
+        return done
+
+    def _attempt_write(self, done: asyncio.Future, fn, args, kwargs, pause: float) -> None:
+        if done.done():
+            return
+        attempt = self.runner.call(fn, *args, **kwargs)
+
+        def settled(future: asyncio.Future) -> None:
+            if done.done():
+                return
+            if future.cancelled():
+                done.cancel()
+                return
+            error = future.exception()
+            if isinstance(error, StoreUnavailable) and not self._give_up_writes:
+                log.warning("store unavailable (%s); retrying a job update in %g s", error, pause)
+                self.loop.call_later(
+                    pause,
+                    self._attempt_write,
+                    done,
+                    fn,
+                    args,
+                    kwargs,
+                    min(pause * 2, WRITE_RETRY_MAX),
+                )
+            elif error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(future.result())
+
+        attempt.add_done_callback(settled)
 
     def _write_done(self, future: asyncio.Future) -> None:
         self._writes.discard(future)
         if not future.cancelled() and future.exception() is not None:
             log.error("store write failed: %s", future.exception())
 
-    async def flush(self) -> None:
-        """Wait for every write already issued (before the store closes)."""
+    async def flush(self, timeout: float = 30.0) -> int:
+        """Wait for every write already issued (before the store closes).
+
+        Gives up after `timeout` when the store stays unavailable and returns how
+        many writes were lost: their jobs are still `processing` in the store and
+        are recovered (requeued) by the next start.
+        """
+        deadline = self.loop.time() + timeout
         while self._writes:
-            await asyncio.gather(*list(self._writes), return_exceptions=True)
+            left = deadline - self.loop.time()
+            if left <= 0:
+                break
+            await asyncio.wait(list(self._writes), timeout=left)
+        lost = len(self._writes)
+        if lost:
+            self._give_up_writes = True
+            for future in list(self._writes):
+                future.cancel()
+            log.error(
+                "%d job update(s) could not be stored; those jobs are requeued at next start",
+                lost,
+            )
+        return lost
 
 
 def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:

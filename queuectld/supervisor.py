@@ -90,7 +90,7 @@ class Supervisor:
     def spawn_worker(self) -> Worker:
         parent, child = socket.socketpair()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "queuectld.worker", str(child.fileno())],
+            [sys.executable, "-m", "queuectld.worker", str(child.fileno()), str(os.getpid())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
             close_fds=True,

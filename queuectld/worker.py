@@ -11,6 +11,7 @@ daemon unsupervised.
 from __future__ import annotations
 
 import os
+import pwd
 import selectors
 import signal
 import socket
@@ -57,7 +58,12 @@ class Channel:
 
 
 class LogWriter:
-    """Appends a run's output to its log file, created on first output, capped in size."""
+    """Appends a run's output to its log file, created on first output, capped in size.
+
+    Output is a by-product: when the log cannot be written (disk full, read-only
+    data home) the job keeps running, its output is drained and dropped, and
+    the reason is reported with the run instead of failing it.
+    """
 
     def __init__(self, path: str, cap: int):
         self.path = path
@@ -65,27 +71,34 @@ class LogWriter:
         self.written = 0
         self.file = None
         self.truncated = False
+        self.error: str | None = None
 
     def write(self, data: bytes) -> None:
-        if self.truncated:
+        if self.truncated or self.error is not None:
             return
-        if self.file is None:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
-        room = self.cap - self.written if self.cap else len(data)
-        if room < len(data):
-            self.file.write(data[:room])
-            self.file.write(TRUNCATED.format(self.cap).encode())
-            self.written += room
-            self.truncated = True
-            return
-        self.file.write(data)
-        self.written += len(data)
+        try:
+            if self.file is None:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+            room = self.cap - self.written if self.cap else len(data)
+            if room < len(data):
+                self.file.write(data[:room])
+                self.file.write(TRUNCATED.format(self.cap).encode())
+                self.written += room
+                self.truncated = True
+                return
+            self.file.write(data)
+            self.written += len(data)
+        except OSError as exc:
+            self.error = f"output not captured: {exc.strerror or exc}"
 
     def close(self) -> str | None:
         if self.file is None:
             return None
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as exc:
+            self.error = self.error or f"output not captured: {exc.strerror or exc}"
         return self.path
 
 
@@ -114,8 +127,9 @@ class JobRun:
                 stderr=write_fd,
                 start_new_session=True,
                 close_fds=True,
+                **_identity(spec.get("uid"), spec.get("gid")),
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             os.close(read_fd)
             os.close(write_fd)
             self.channel.send(
@@ -247,14 +261,27 @@ class JobRun:
                 "signal": signal_number,
                 "error": error,
                 "log": log_path,
+                "log_error": self.log.error,
             }
         )
 
 
-def _spawn_error(exc: OSError, cwd: str) -> str:
+def _identity(uid: int | None, gid: int | None) -> dict:
+    """Popen arguments that run the job as `uid` (only a root worker can switch)."""
+    if uid is None or os.geteuid() != 0 or uid == 0:
+        return {}
+    gid = gid if gid is not None else uid
+    try:
+        groups = os.getgrouplist(pwd.getpwuid(uid).pw_name, gid)
+    except KeyError:
+        groups = [gid]  # a uid without a passwd entry: its own group only
+    return {"user": uid, "group": gid, "extra_groups": groups}
+
+
+def _spawn_error(exc: Exception, cwd: str) -> str:
     if not os.path.isdir(cwd):
         return f"cannot start: working directory {cwd} does not exist"
-    return f"cannot start: {exc.strerror or exc}"
+    return f"cannot start: {getattr(exc, 'strerror', None) or exc}"
 
 
 def serve(channel: Channel) -> None:
@@ -273,13 +300,16 @@ def serve(channel: Channel) -> None:
 
 def main() -> None:
     fd = int(sys.argv[1])
-    die_with_parent(signal.SIGTERM)
+    supervisor_pid = int(sys.argv[2]) if len(sys.argv) > 2 else None
     # Ctrl-C in a terminal reaches the whole foreground group; stopping is the
     # supervisor's decision, so the worker leaves SIGINT to it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
-    if os.getppid() == 1:
-        return  # the supervisor died before the death signal was armed
+    die_with_parent(signal.SIGTERM)
+    # The supervisor may have died before the death signal was armed. Compare with
+    # its pid rather than with 1: an orphan goes to the nearest subreaper, not init.
+    if os.getppid() != (supervisor_pid or os.getppid()) or os.getppid() == 1:
+        return
     sock = socket.socket(fileno=fd)
     try:
         serve(Channel(sock))
@@ -288,23 +318,25 @@ def main() -> None:
 
 
 def _exit_on_term(signum: int, frame: object) -> None:
-    # The running job, if any, shares nothing with us but its group id; the
-    # finally-blocks cannot run on os._exit, so kill through the recorded child.
-    pgid = _current_child_pgid()
-    if pgid:
-        kill_group(pgid, signal.SIGKILL)
+    # The supervisor is gone (parent-death signal) or asked us to die. The job
+    # must not outlive us: kill each child's process group (the shell leads its
+    # own) and the child itself, which may not have called setsid() yet.
+    for pid in _child_pids():
+        kill_group(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     os._exit(143)
 
 
-def _current_child_pgid() -> int | None:
+def _child_pids() -> list[int]:
     try:
         import psutil
 
-        for child in psutil.Process().children():
-            return child.pid
+        return [child.pid for child in psutil.Process().children()]
     except Exception:
-        pass
-    return None
+        return []
 
 
 if __name__ == "__main__":

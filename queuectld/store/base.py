@@ -36,6 +36,8 @@ class NewJob:
     cwd: str
     environ: dict[str, str]
     env: dict[str, str] = field(default_factory=dict)
+    run_uid: int | None = None  # run as this local user (root daemon only)
+    run_gid: int | None = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class ClaimedJob:
     run: int
     cwd: str
     environ: dict[str, str]
+    run_uid: int | None = None
+    run_gid: int | None = None
 
 
 @dataclass
@@ -63,6 +67,7 @@ class RunningAttempt:
     run: int
     pid: int | None
     pid_started: float | None
+    started_at: float | None = None
 
 
 class Store(ABC):
@@ -147,6 +152,22 @@ class Store(ABC):
     @abstractmethod
     def retry_dead_jobs(self, job_id: str | None, now: float) -> list[str]:
         """Move one dead job (or every dead job when job_id is None) back to pending."""
+
+    # Identity and retention
+    @abstractmethod
+    def instance_id(self) -> str:
+        """A random id fixed when the store was created (marks the processes of its runs)."""
+
+    @abstractmethod
+    def prune_finished(
+        self, finished_before: float, keep: int, limit: int
+    ) -> tuple[int, list[str]]:
+        """Delete up to `limit` completed/canceled jobs finished before `finished_before`
+        or beyond the newest `keep` (0: no count limit); return (deleted, their log paths)."""
+
+    @abstractmethod
+    def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
+        """Delete one dead job (or all when job_id is None); return (ids, log paths)."""
 
     # Settings
     @abstractmethod

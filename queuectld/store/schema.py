@@ -83,4 +83,18 @@ MIGRATIONS: list[str] = [
     END;
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 2: crash safety, retention and job identity
+    """
+    -- One random id per store: part of the marker a run's processes carry, so a
+    -- restarted daemon finds its own orphans and never another home's.
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('instance', lower(hex(randomblob(8))));
+    -- The local user a job runs as, when the daemon runs as root (NULL: the daemon's own).
+    ALTER TABLE jobs ADD COLUMN run_uid INTEGER;
+    ALTER TABLE jobs ADD COLUMN run_gid INTEGER;
+    -- Retention walks finished jobs oldest first; the DLQ (dead) is not pruned.
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed', 'canceled');
+    -- Pruning drops environments no job refers to.
+    CREATE INDEX jobs_env ON jobs (env_id);
+    """,
 ]

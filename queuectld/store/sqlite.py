@@ -38,6 +38,10 @@ class ForeignDatabase(Exception):
     """The file exists but is not a queuectl database this version can use."""
 
 
+class CorruptDatabase(ForeignDatabase):
+    """The file is queuectl's, but SQLite's own consistency check fails on it."""
+
+
 def _unavailable(exc: sqlite3.Error) -> Exception:
     text = str(exc).lower()
     if any(hint in text for hint in _UNAVAILABLE_HINTS):
@@ -54,6 +58,7 @@ class SQLiteStore(Store):
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self._check_identity()
+        self._check_integrity()
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
         self._migrate()
@@ -79,6 +84,24 @@ class SQLiteStore(Store):
             raise ForeignDatabase(
                 f"{self.path} has schema version {version}, newer than this queuectld "
                 f"understands ({len(MIGRATIONS)}); upgrade queuectld"
+            )
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged file before anything writes to it.
+
+        quick_check reads every page once (O(size)) but skips the index-content
+        cross-check of integrity_check, so it stays affordable at every start.
+        """
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptDatabase(f"{self.path} is damaged: {exc}") from None
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            first = " ".join(problems[0].split())
+            raise CorruptDatabase(
+                f"{self.path} is damaged (integrity check: {first}); "
+                "restore it from a backup or move it aside"
             )
 
     def _migrate(self) -> None:
@@ -192,13 +215,15 @@ class SQLiteStore(Store):
                     now,
                     now,
                     job.run_at,
+                    job.run_uid,
+                    job.run_gid,
                 )
             )
         try:
             self.conn.executemany(
                 "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, "
-                "env_id, env, created_at, updated_at, run_at) "
-                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "env_id, env, created_at, updated_at, run_at, run_uid, run_gid) "
+                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError:
@@ -222,7 +247,7 @@ class SQLiteStore(Store):
             f"  SELECT seq FROM jobs WHERE state IN {WAITING} AND run_at <= :now"
             "   ORDER BY priority DESC, run_at, seq LIMIT :limit) "
             "RETURNING seq, id, command, queue, attempts, max_retries, timeout, runs, "
-            "env_id, env, priority, run_at",
+            "env_id, env, priority, run_at, run_uid, run_gid",
             {"now": now, "limit": limit},
         ).fetchall()
         rows.sort(key=lambda r: (-r[10], r[11], r[0]))
@@ -244,13 +269,26 @@ class SQLiteStore(Store):
             env,
             _,
             _,
+            run_uid,
+            run_gid,
         ) in rows:
             cwd, environ = self._environment(env_id)
             if env:
                 environ = {**environ, **msgpack.unpackb(env, raw=False)}
             claimed.append(
                 ClaimedJob(
-                    seq, job_id, command, queue, attempts, max_retries, timeout, run, cwd, environ
+                    seq,
+                    job_id,
+                    command,
+                    queue,
+                    attempts,
+                    max_retries,
+                    timeout,
+                    run,
+                    cwd,
+                    environ,
+                    run_uid,
+                    run_gid,
                 )
             )
         return claimed
@@ -298,7 +336,7 @@ class SQLiteStore(Store):
 
     def running_attempts(self) -> list[RunningAttempt]:
         rows = self.conn.execute(
-            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started FROM runs r "
+            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at FROM runs r "
             "JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
         ).fetchall()
         return [RunningAttempt(*row) for row in rows]
@@ -392,6 +430,79 @@ class SQLiteStore(Store):
                 raise StoreError("not_found", f"no job {job_id!r}")
             raise StoreError("conflict", f"job {job_id!r} is {row[0]}, not in the DLQ")
         return ids
+
+    # -- identity and retention ------------------------------------------
+
+    def instance_id(self) -> str:
+        return self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
+
+    def prune_finished(
+        self, finished_before: float, keep: int, limit: int
+    ) -> tuple[int, list[str]]:
+        seqs = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
+                "AND finished_at < ? ORDER BY finished_at LIMIT ?",
+                (finished_before, limit),
+            )
+        ]
+        if keep and len(seqs) < limit:
+            # Beyond the newest `keep` finished jobs, oldest first.
+            seqs += [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
+                    "ORDER BY finished_at DESC LIMIT -1 OFFSET ?",
+                    (keep,),
+                )
+                if r[0] not in seqs
+            ][: limit - len(seqs)]
+        return len(seqs), self._delete_jobs(seqs)
+
+    def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
+        if job_id is None:
+            rows = self.conn.execute("SELECT seq, id FROM jobs WHERE state = 'dead'").fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT seq, id FROM jobs WHERE id = ? AND state = 'dead'", (job_id,)
+            ).fetchall()
+            if not rows:
+                self._raise_for_state(job_id, "purge")
+        return [r[1] for r in rows], self._delete_jobs([r[0] for r in rows])
+
+    def _delete_jobs(self, seqs: list[int]) -> list[str]:
+        """Delete jobs with their runs and unused environments; return their log paths."""
+        logs: list[str] = []
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            logs += [
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT log_path FROM runs WHERE job_seq IN ({marks}) "
+                    "AND log_path IS NOT NULL",
+                    chunk,
+                )
+            ]
+            envs = [
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT DISTINCT env_id FROM jobs WHERE seq IN ({marks})", chunk
+                )
+            ]
+            self.conn.execute(f"DELETE FROM runs WHERE job_seq IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM jobs WHERE seq IN ({marks})", chunk)
+            for env_id in envs:
+                unused = self.conn.execute(
+                    "DELETE FROM environments WHERE id = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM jobs WHERE env_id = ?)",
+                    (env_id, env_id),
+                ).rowcount
+                if unused:
+                    self._env_ids.clear()
+                    self._envs.pop(env_id, None)
+        return logs
 
     # -- settings --------------------------------------------------------
 
