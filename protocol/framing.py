@@ -18,6 +18,10 @@ MAX_FRAME_BYTES = 8 * 1024 * 1024
 class FrameError(Exception):
     """The byte stream is not a valid sequence of frames; the connection is unusable."""
 
+    def __init__(self, message: str, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
+
 
 def pack_frame(message: dict) -> bytes:
     body = msgpack.packb(message, use_bin_type=True)
@@ -27,8 +31,11 @@ def pack_frame(message: dict) -> bytes:
 def unpack_body(body: bytes) -> dict:
     try:
         message = msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+    except msgpack.StackError:
+        raise FrameError("body is nested too deeply") from None
     except Exception as exc:  # msgpack raises several unrelated types for bad input
-        raise FrameError(f"body is not valid msgpack: {exc}") from None
+        reason = str(exc) or type(exc).__name__
+        raise FrameError(f"body is not valid msgpack: {reason}") from None
     if not isinstance(message, dict):
         raise FrameError(f"body must be a msgpack map, got {type(message).__name__}")
     return message
@@ -47,7 +54,10 @@ class FrameDecoder:
         while len(self._buffer) >= HEADER.size:
             (length,) = HEADER.unpack_from(self._buffer)
             if length > self.max_frame:
-                raise FrameError(f"frame of {length} bytes exceeds the limit of {self.max_frame}")
+                raise FrameError(
+                    f"frame of {length} bytes exceeds the limit of {self.max_frame}",
+                    too_large=True,
+                )
             end = HEADER.size + length
             if len(self._buffer) < end:
                 break

@@ -13,19 +13,24 @@ from typing import Any
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import Field, validate_fields
 
+# Job ids and queue names are names, not payloads.
+MAX_NAME_BYTES = 256
+# About 31 years: beyond it a delay or timeout is a mistake (and not a date).
+MAX_SECONDS = 1e9
+
 JOB_STATES = ("pending", "processing", "completed", "failed", "dead", "canceled")
 TERMINAL_STATES = ("completed", "dead", "canceled")
 
 # The fields a job spec may carry (JSON on the CLI, a msgpack map on the wire).
 JOB_SPEC_FIELDS: dict[str, Field] = {
-    "id": Field("str", nonempty=True),
+    "id": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     "command": Field("str", required=True, nonempty=True),
     "max_retries": Field("int", minimum=0),
     "priority": Field("int"),
-    "run_at": Field("str", nonempty=True),
-    "delay": Field("number", minimum=0),
-    "timeout": Field("number", minimum=0),
-    "queue": Field("str", nonempty=True),
+    "run_at": Field("str", nonempty=True, max_bytes=64),
+    "delay": Field("number", minimum=0, maximum=MAX_SECONDS),
+    "timeout": Field("number", minimum=0, maximum=MAX_SECONDS),
+    "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     "env": Field("str_map"),
 }
 
@@ -45,10 +50,11 @@ OPS: dict[str, dict[str, Field]] = {
     "cancel": {"id": Field("str", required=True)},
     "dlq_list": {"queue": Field("str"), **_PAGE},
     "dlq_retry": {"id": Field("str"), "all": Field("bool")},
+    "dlq_purge": {"id": Field("str"), "all": Field("bool")},
     "worker_scale": {"count": Field("int", required=True, minimum=0)},
     "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
     "config_get": {"key": Field("str", required=True)},
-    "config_set": {"key": Field("str", required=True), "value": Field("any", required=True)},
+    "config_set": {"key": Field("str", required=True), "value": Field("scalar", required=True)},
     "config_list": {},
     "logs": {
         "id": Field("str", required=True),

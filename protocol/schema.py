@@ -6,6 +6,7 @@ Errors name the field so a person (or another program) can fix the request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,12 @@ INT64_MAX = 2**63 - 1
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str | int | number | bool | str_map | list | map | str_list | any
+    kind: str  # str | int | number | bool | str_map | list | map | str_list | scalar | any
     required: bool = False
     minimum: float | None = None
     nonempty: bool = False
+    max_bytes: int | None = None  # for str: longest accepted value, UTF-8 encoded
+    maximum: float | None = None
 
 
 def _kind_ok(kind: str, value: Any) -> bool:
@@ -30,9 +33,14 @@ def _kind_ok(kind: str, value: Any) -> bool:
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        # NaN and infinities are not numbers a schedule or a timeout can use.
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            math.isfinite(value)
+        )
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "scalar":
+        return isinstance(value, (str, int, float))
     if kind == "list":
         return isinstance(value, list)
     if kind == "map":
@@ -49,12 +57,13 @@ def _kind_ok(kind: str, value: Any) -> bool:
 _KIND_NAMES = {
     "str": "a string",
     "int": "an integer",
-    "number": "a number",
+    "number": "a finite number",
     "bool": "a boolean",
     "list": "an array",
     "map": "a map",
     "str_list": "an array of strings",
     "str_map": "a map of string to string",
+    "scalar": "a string, number or boolean",
 }
 
 
@@ -80,6 +89,14 @@ def validate_fields(
             raise ProtocolError(code, f"{what}: field {name!r} must not be empty")
         if field.minimum is not None and value < field.minimum:
             raise ProtocolError(code, f"{what}: field {name!r} must be >= {field.minimum:g}")
+        if field.maximum is not None and value > field.maximum:
+            raise ProtocolError(code, f"{what}: field {name!r} must be <= {field.maximum:g}")
         if field.kind == "int" and abs(value) > INT64_MAX:
             raise ProtocolError(code, f"{what}: field {name!r} is out of range")
+        if field.max_bytes is not None and len(value.encode("utf-8", "surrogatepass")) > (
+            field.max_bytes
+        ):
+            raise ProtocolError(
+                code, f"{what}: field {name!r} is longer than {field.max_bytes} bytes"
+            )
     return values

@@ -13,7 +13,9 @@ not to), like gpg-agent.
 from __future__ import annotations
 
 import os
+import select
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from protocol.messages import request
 from protocol.paths import data_home, socket_path
 
 # Variables that belong to the client's connection and must not reach jobs.
-PRIVATE_ENV = ("QUEUECTL_TOKEN",)
+PRIVATE_ENV = ("QUEUECTL_TOKEN", "QUEUECTL_TOKEN_FILE")
 DEFAULT_BATCH = 10_000
 
 
@@ -39,12 +41,21 @@ class Client:
         autostart: bool | None = None,
         connect_timeout: float = 10.0,
         on_autostart: Any = None,
+        connect: str | None = None,
+        token: str | None = None,
+        token_file: str | None = None,
+        tls_ca: str | None = None,
     ):
         self.home = data_home(home)
         self.socket_path = socket_path(self.home, socket)
+        # A daemon on another host: tcp:// or tls:// (see remote.py); never autostarted.
+        self.connect_url = connect or os.environ.get("QUEUECTL_CONNECT") or None
+        self.token = token or os.environ.get("QUEUECTL_TOKEN") or None
+        self.token_file = token_file or os.environ.get("QUEUECTL_TOKEN_FILE") or None
+        self.tls_ca = tls_ca or os.environ.get("QUEUECTL_TLS_CA") or None
         if autostart is None:
             autostart = os.environ.get("QUEUECTL_NO_AUTOSTART", "") in ("", "0")
-        self.autostart = autostart
+        self.autostart = autostart and self.connect_url is None
         self.connect_timeout = connect_timeout
         self.on_autostart = on_autostart
         self._sock: Any = None
@@ -56,11 +67,19 @@ class Client:
     def connect(self) -> Client:
         if self._sock is not None:
             return self
+        if self.connect_url is not None:
+            self._connect_tcp()
+            return self
         try:
             self._sock = self._open()
         except OSError as first_error:
-            if not self.autostart:
+            if not self.autostart or isinstance(first_error, PermissionError):
                 reason = first_error.strerror or first_error
+                if isinstance(first_error, PermissionError):
+                    raise DaemonUnreachable(
+                        f"may not connect to {self.socket_path} ({reason}): the daemon "
+                        "belongs to another user"
+                    ) from None
                 raise DaemonUnreachable(
                     f"no daemon is listening on {self.socket_path} ({reason})"
                 ) from None
@@ -83,6 +102,34 @@ class Client:
             raise
         return sock
 
+    def _connect_tcp(self) -> None:
+        from queuectl_client.remote import RemoteError, open_tcp, read_token
+
+        try:
+            token = self.token or (read_token(self.token_file) if self.token_file else None)
+        except RemoteError as exc:
+            raise DaemonUnreachable(str(exc)) from None
+        if token is None:
+            raise DaemonUnreachable(
+                f"{self.connect_url} needs a token: give --token-file (or QUEUECTL_TOKEN_FILE)"
+            )
+        try:
+            self._sock = open_tcp(self.connect_url, self.tls_ca, self.connect_timeout)
+        except RemoteError as exc:
+            raise DaemonUnreachable(str(exc)) from None
+        except OSError as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
+            raise DaemonUnreachable(
+                f"cannot reach the daemon at {self.connect_url} ({reason})"
+            ) from None
+        self._decoder = FrameDecoder(MAX_FRAME_BYTES)
+        # The daemon lets a TCP client do nothing before this.
+        try:
+            self.call("hello", client="queuectl-python", token=token)
+        except BaseException:
+            self.close()
+            raise
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
@@ -98,6 +145,7 @@ class Client:
 
     def call(self, op: str, **args: Any) -> Any:
         """Send one request and return its result; raise ProtocolError on an error reply."""
+        self._drop_if_closed_by_daemon()
         self.connect()
         request_id = self._next_id
         self._next_id += 1
@@ -111,6 +159,23 @@ class Client:
         if response.get("ok"):
             return response.get("result")
         raise ProtocolError.from_wire(response.get("error") or {})
+
+    def _drop_if_closed_by_daemon(self) -> None:
+        """Forget a connection the daemon closed while we were idle (client-timeout).
+
+        Nothing is pending on it, so reconnecting cannot repeat a request. An idle
+        connection with anything to read has been closed: the daemon only ever
+        sends answers, and the last one was read.
+        """
+        if self._sock is None:
+            return
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            readable = [self._sock]
+        if readable:
+            self.close()
+            self._decoder = FrameDecoder(MAX_FRAME_BYTES)
 
     def _receive(self) -> dict:
         while True:
@@ -194,6 +259,10 @@ class Client:
     def dlq_retry(self, job_id: str | None = None, all: bool = False) -> list[str]:
         return self.call("dlq_retry", id=job_id, all=all or None)["ids"]
 
+    def dlq_purge(self, job_id: str | None = None, all: bool = False) -> list[str]:
+        """Delete one dead job, or every dead job, with its runs and logs."""
+        return self.call("dlq_purge", id=job_id, all=all or None)["ids"]
+
     def scale_workers(self, count: int) -> dict:
         return self.call("worker_scale", count=count)
 
@@ -215,7 +284,16 @@ class Client:
         return self.call("logs", id=job_id, run=run, offset=offset, wait=wait)
 
     def wait(self, job_ids: list[str], timeout: float | None = None) -> dict:
-        return self.call("wait", ids=job_ids, timeout=timeout)
+        """Until every job is terminal or `timeout` passes (None: no limit).
+
+        The daemon answers one wait request within a minute at most; this repeats it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            result = self.call("wait", ids=job_ids, timeout=left)
+            if result["done"] or (deadline is not None and time.monotonic() >= deadline):
+                return result
 
     def shutdown(self, now: bool = False) -> dict:
         return self.call("shutdown", now=now)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _int(minimum: int) -> Callable[[str], int]:
+def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(str(text).strip())
@@ -15,6 +15,8 @@ def _int(minimum: int) -> Callable[[str], int]:
             raise ValueError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise ValueError(f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}")
         return value
 
     return parse
@@ -54,7 +56,26 @@ SETTINGS: dict[str, Setting] = {
     "workers": Setting(_int(0), 1, "size of the worker fleet"),
     "max-batch": Setting(_int(1), 100_000, "most jobs in one enqueue request"),
     "max-command-bytes": Setting(_int(1), 128 * 1024, "longest accepted command"),
-    "max-env-bytes": Setting(_int(1), 256 * 1024, "largest accepted environment of one job"),
+    "max-env-bytes": Setting(
+        _int(1), 256 * 1024, "largest accepted environment of one job (and of its submitter)"
+    ),
+    # Limits on clients (see server.py): read when a connection opens.
+    "max-connections": Setting(_int(1), 256, "most client connections served at once"),
+    "max-frame-bytes": Setting(
+        _int(1024, 64 * 1024 * 1024), 8 * 1024 * 1024, "largest accepted request frame"
+    ),
+    "client-timeout": Setting(
+        _number(0.0, above=True),
+        60.0,
+        "seconds a client may take to send a request or to read an answer",
+    ),
+    # Retention (see retention.py): completed and canceled jobs only; the DLQ is kept.
+    "retention-age": Setting(
+        _number(0.0), 7 * 24 * 3600.0, "prune finished jobs older than this, in seconds (0: never)"
+    ),
+    "retention-count": Setting(
+        _int(0), 100_000, "keep at most this many finished jobs, newest first (0: no limit)"
+    ),
 }
 
 

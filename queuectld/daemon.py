@@ -22,11 +22,14 @@ from queuectld.config import Config
 from queuectld.dispatcher import Dispatcher
 from queuectld.events import JobEvents
 from queuectld.handlers import Handlers
+from queuectld.peers import UnixAccess
+from queuectld.retention import Retention
 from queuectld.server import Server
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor
 from queuectld.survivors import kill_run, run_marker
+from queuectld.tcp import TcpSettings
 
 log = logging.getLogger("queuectld")
 
@@ -46,7 +49,10 @@ class HomeLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StartupError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -68,10 +74,21 @@ class HomeLock:
 
 
 class Daemon:
-    def __init__(self, home: Path, socket_path: Path, workers: int | None = None):
+    def __init__(
+        self,
+        home: Path,
+        socket_path: Path,
+        workers: int | None = None,
+        socket_group: int | None = None,
+        tcp: TcpSettings | None = None,
+        allow_root: bool = False,
+    ):
         self.home = home
         self.socket_path = socket_path
         self.workers_override = workers
+        self.socket_group = socket_group
+        self.tcp = tcp
+        self.allow_root = allow_root
         self.started_at = time.time()
         self.stopping = False
         self.stop_now = False
@@ -95,6 +112,8 @@ class Daemon:
         except OSError as exc:
             raise StartupError(f"cannot create data home {self.home}: {exc.strerror}") from None
         if not os.access(self.home, os.W_OK):
+            if os.statvfs(self.home).f_flag & os.ST_RDONLY:
+                raise StartupError(f"data home {self.home} is on a read-only file system")
             raise StartupError(f"data home {self.home} is not writable")
 
     async def _main(self) -> None:
@@ -116,12 +135,27 @@ class Daemon:
         )
         self.dispatcher.instance = await self.runner.call(Store.instance_id)
         await self._recover_interrupted_runs()
-        self.server = Server(Handlers(self))
+        self.server = Server(
+            Handlers(self), self.config, UnixAccess(self.socket_group), self.tcp and self.tcp.token
+        )
         try:
             await self.server.listen_unix(self._bind_socket())
+            if self.tcp is not None:
+                await self._listen_tcp()
         except StartupError:
+            await self.server.close()
             self.runner.stop()
             raise
+        if os.geteuid() == 0:
+            log.warning(
+                "running as root: jobs submitted by root run as root, jobs of other local "
+                "users run as those users%s",
+                "; jobs from TCP clients run as root (--allow-root)"
+                if self.allow_root
+                else "; jobs from TCP clients are refused (no --allow-root)",
+            )
+        self.retention = Retention(self)
+        self.retention.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         target = self.workers_override
@@ -156,6 +190,7 @@ class Daemon:
             "interrupting running jobs" if self.stop_now else "waiting for running jobs to finish",
         )
         self.dispatcher.paused = True
+        self.retention.stop()
         if self.stop_now:
             await self.supervisor.stop_now(self.dispatcher.interrupt_worker)
         else:
@@ -170,6 +205,21 @@ class Daemon:
         log.info("queuectld stopped")
 
     # -- start-up steps ------------------------------------------------------
+
+    async def _listen_tcp(self) -> None:
+        tcp = self.tcp
+        try:
+            await self.server.listen_tcp(tcp.host, tcp.port, tcp.ssl_context)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {tcp.host}:{tcp.port}: {exc.strerror or exc}"
+            ) from None
+        log.info(
+            "listening on %s:%d (%s, token required)",
+            tcp.host,
+            tcp.port,
+            "TLS" if tcp.ssl_context else "plain TCP, loopback only",
+        )
 
     async def _recover_interrupted_runs(self) -> None:
         """Runs still marked running belong to a daemon that died: end them, requeue."""
@@ -221,10 +271,25 @@ class Daemon:
             if len(str(path)) > 100:
                 raise StartupError(f"cannot bind {path}: path too long for a Unix socket") from None
             raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
-        os.chmod(path, 0o600)
+        self._restrict_socket(path)
         sock.listen(512)
         sock.setblocking(False)
         return sock
+
+    def _restrict_socket(self, path: Path) -> None:
+        """0600 by default; with --socket-group, 0660 for that group, and its
+        directory made traversable (not listable) by the group alone."""
+        if self.socket_group is None:
+            os.chmod(path, 0o600)
+            return
+        os.chown(path, -1, self.socket_group)
+        os.chmod(path, 0o660)
+        parent = path.parent
+        if parent.stat().st_uid == os.geteuid():
+            os.chown(parent, -1, self.socket_group)
+            os.chmod(parent, 0o710)
+        else:
+            log.warning("%s is not ours: make sure group members can reach the socket", parent)
 
     # -- fleet events ------------------------------------------------------
 

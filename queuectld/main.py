@@ -31,6 +31,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    access = parser.add_argument_group("access")
+    access.add_argument(
+        "--socket-group",
+        metavar="GROUP",
+        help="let members of GROUP use the Unix socket (default: only this user and root)",
+    )
+    access.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="also accept TCP clients here (needs --token-file; TLS unless on loopback)",
+    )
+    access.add_argument("--token-file", metavar="FILE", help="shared secret TCP clients must send")
+    access.add_argument("--tls-cert", metavar="FILE", help="TLS certificate (PEM) for --listen")
+    access.add_argument("--tls-key", metavar="FILE", help="TLS private key (PEM) for --listen")
+    access.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="when running as root, run jobs of TCP clients as root instead of refusing them",
+    )
     parser.add_argument("--version", action="version", version=f"queuectld {__version__}")
     return parser.parse_args(argv)
 
@@ -49,12 +68,48 @@ def main(argv: list[str] | None = None) -> None:
         print("queuectld: --workers must be 0 or more", file=sys.stderr)
         sys.exit(2)
     try:
-        Daemon(home, socket_path(home, args.socket), workers=args.workers).run()
+        Daemon(
+            home,
+            socket_path(home, args.socket),
+            workers=args.workers,
+            socket_group=_group_id(args.socket_group),
+            tcp=_tcp(args),
+            allow_root=args.allow_root,
+        ).run()
     except StartupError as exc:
         print(f"queuectld: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _group_id(name: str | None) -> int | None:
+    if name is None:
+        return None
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        if name.isdigit():
+            return int(name)
+        print(f"queuectld: --socket-group: no group named {name!r}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _tcp(args: argparse.Namespace):
+    from queuectld.tcp import ListenError, tcp_settings
+
+    if args.listen is None:
+        if args.token_file or args.tls_cert or args.tls_key:
+            print("queuectld: --token-file and --tls-* need --listen", file=sys.stderr)
+            sys.exit(2)
+        return None
+    try:
+        return tcp_settings(args.listen, args.token_file, args.tls_cert, args.tls_key)
+    except ListenError as exc:
+        print(f"queuectld: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

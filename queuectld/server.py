@@ -1,9 +1,13 @@
-"""The request server: framed msgpack over a stream socket, one task per client.
+"""The request server: framed msgpack over stream sockets, one task per client.
 
-Each connection reads frames, answers each request in order, and is closed
-on a framing error (the stream can no longer be trusted). A client that stops
-reading its responses is dropped after a write timeout rather than holding
-daemon memory forever.
+Each connection reads frames and answers each request in order. Nothing a
+client sends or fails to send can hold the daemon: the number of connections
+is capped, a frame's length is checked before its body is read, a request
+must arrive within `client-timeout` of the previous answer (a silent client, a
+truncated frame, a slow drip), and an answer must be taken within the same
+time (a client that never reads). A framing error closes the connection:
+the stream can no longer be trusted. Every refusal is a typed error frame
+first, when the socket still takes one.
 """
 
 from __future__ import annotations
@@ -11,31 +15,55 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
+from protocol.framing import FrameDecoder, FrameError, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
+from queuectld.config import Config
 from queuectld.handlers import Handlers
+from queuectld.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
+from queuectld.tcp import token_matches
 
 log = logging.getLogger("queuectld.server")
 
-WRITE_TIMEOUT = 30.0
 READ_CHUNK = 256 * 1024
+REFUSAL_WRITE_TIMEOUT = 1.0
+BAD_TOKEN_DELAY = 0.5  # slows down guessing
 
 
 class Server:
     def __init__(
-        self, handlers: Handlers, max_frame: int = MAX_FRAME_BYTES, max_connections: int = 1024
+        self,
+        handlers: Handlers,
+        config: Config,
+        unix_access: UnixAccess | None = None,
+        token: bytes | None = None,
     ):
         self.handlers = handlers
-        self.max_frame = max_frame
-        self.max_connections = max_connections
+        self.config = config
+        self.unix_access = unix_access or UnixAccess()
+        self.token = token
         self.connections: set[asyncio.Task] = set()
+        self.refused = 0
         self._servers: list[asyncio.AbstractServer] = []
 
+    # -- listening -----------------------------------------------------------
+
     async def listen_unix(self, sock: socket.socket) -> None:
-        server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_CHUNK)
+        server = await asyncio.start_unix_server(self._accept_unix, sock=sock, limit=READ_CHUNK)
+        self._servers.append(server)
+
+    async def listen_tcp(self, host: str, port: int, context: ssl.SSLContext | None) -> None:
+        server = await asyncio.start_server(
+            self._accept_tcp,
+            host,
+            port,
+            limit=READ_CHUNK,
+            ssl=context,
+            ssl_handshake_timeout=self.config["client-timeout"] if context else None,
+        )
         self._servers.append(server)
 
     async def close(self) -> None:
@@ -45,41 +73,119 @@ class Server:
             task.cancel()
         await asyncio.gather(*self.connections, return_exceptions=True)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if len(self.connections) >= self.max_connections:
-            await self._send(
-                writer,
-                error_response(None, ProtocolError(ErrorCode.TOO_LARGE, "too many connections")),
-            )
+    # -- one connection ------------------------------------------------------
+
+    async def _accept_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        try:
+            peer = unix_peer(writer.get_extra_info("socket"))
+        except OSError:
             writer.close()
             return
+        if not self.unix_access.allows(peer):
+            log.warning("refused a connection from %s", peer.describe())
+            await self._refuse(
+                writer, ErrorCode.UNAUTHORIZED, self.unix_access.refusal(peer)
+            )
+            return
+        peer.authenticated = True
+        await self._run_connection(reader, writer, peer)
+
+    async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        address = writer.get_extra_info("peername")
+        where = f"{address[0]}:{address[1]}" if address else "tcp"
+        await self._run_connection(reader, writer, Peer("tcp", address=where))
+
+    async def _run_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        limit = self.config["max-connections"]
+        if len(self.connections) >= limit:
+            await self._refuse(
+                writer,
+                ErrorCode.UNAVAILABLE,
+                f"too many connections (max-connections is {limit}); try again later",
+            )
+            return
+        task = asyncio.current_task()
         self.connections.add(task)
+        CURRENT_PEER.set(peer)
         try:
-            await self._serve(reader, writer)
-        except (ConnectionError, asyncio.TimeoutError):
+            await self._serve(reader, writer, peer)
+        except (ConnectionError, asyncio.TimeoutError, ssl.SSLError, OSError):
             pass
         finally:
             self.connections.discard(task)
-            writer.close()
+            _close(writer)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder(self.max_frame)
+    async def _refuse(self, writer: asyncio.StreamWriter, code: ErrorCode, message: str) -> None:
+        self.refused += 1
+        try:
+            await self._send(
+                writer, error_response(None, ProtocolError(code, message)), REFUSAL_WRITE_TIMEOUT
+            )
+        except (ConnectionError, asyncio.TimeoutError, OSError):
+            pass
+        _close(writer)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        decoder = FrameDecoder(self.config["max-frame-bytes"])
+        timeout = self.config["client-timeout"]
+        deadline = loop.time() + timeout
         while True:
-            data = await reader.read(READ_CHUNK)
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), deadline - loop.time())
+            except asyncio.TimeoutError:
+                what = "an incomplete request" if decoder.pending_bytes else "no request"
+                await self._send_error(
+                    writer,
+                    ErrorCode.TIMEOUT,
+                    f"{what} after {timeout:g} s (client-timeout); closing the connection",
+                )
+                return
             if not data:
                 return
             try:
                 messages = decoder.feed(data)
             except FrameError as exc:
-                code = ErrorCode.TOO_LARGE if "exceeds" in str(exc) else ErrorCode.BAD_REQUEST
-                await self._send(writer, error_response(None, ProtocolError(code, str(exc))))
+                code = ErrorCode.TOO_LARGE if exc.too_large else ErrorCode.BAD_REQUEST
+                await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
             for message in messages:
-                await self._send(writer, await self.answer(message))
+                if not peer.authenticated:
+                    if not await self._authenticate(writer, peer, message):
+                        return
+                    continue
+                await self._send(writer, await self.answer(message), timeout)
+            if messages:
+                timeout = self.config["client-timeout"]
+                deadline = loop.time() + timeout
+
+    async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
+        """A TCP client's first request must be `hello` with the right token."""
+        args = message.get("args") if isinstance(message.get("args"), dict) else {}
+        request_id = message.get("id") if type(message.get("id")) is int else None
+        if message.get("op") != "hello" or "token" not in args:
+            await self._send_error(
+                writer,
+                ErrorCode.UNAUTHORIZED,
+                "authenticate first: send 'hello' with the token",
+                request_id,
+            )
+            return False
+        if self.token is None or not token_matches(self.token, args.get("token")):
+            log.warning("refused a TCP client with a wrong token: %s", peer.address)
+            await asyncio.sleep(BAD_TOKEN_DELAY)
+            await self._send_error(writer, ErrorCode.UNAUTHORIZED, "wrong token", request_id)
+            return False
+        peer.authenticated = True
+        await self._send(writer, await self.answer(message), self.config["client-timeout"])
+        return True
 
     async def answer(self, message: dict) -> dict:
-        request_id: Any = message.get("id") if isinstance(message.get("id"), int) else None
+        request_id: Any = message.get("id") if type(message.get("id")) is int else None
         try:
             request_id, op, args = parse_request(message)
             result = await self.handlers.handle(op, args)
@@ -94,6 +200,32 @@ class Server:
                 request_id, ProtocolError(ErrorCode.INTERNAL, f"internal error: {exc}")
             )
 
-    async def _send(self, writer: asyncio.StreamWriter, response: dict) -> None:
+    async def _send_error(
+        self,
+        writer: asyncio.StreamWriter,
+        code: ErrorCode,
+        message: str,
+        request_id: Any = None,
+    ) -> None:
+        try:
+            await self._send(
+                writer,
+                error_response(request_id, ProtocolError(code, message)),
+                REFUSAL_WRITE_TIMEOUT,
+            )
+        except (ConnectionError, asyncio.TimeoutError, OSError):
+            pass
+
+    async def _send(self, writer: asyncio.StreamWriter, response: dict, timeout: float) -> None:
         writer.write(pack_frame(response))
-        await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+        await asyncio.wait_for(writer.drain(), timeout)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    """Close now. A plain close() would wait, forever, to flush what a client that
+    does not read has left in the buffer; such a connection is aborted instead."""
+    transport = writer.transport
+    if transport.get_write_buffer_size():
+        transport.abort()
+    else:
+        writer.close()

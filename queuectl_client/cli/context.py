@@ -21,6 +21,9 @@ class Settings:
     home: str | None
     socket: str | None
     autostart: bool | None
+    connect: str | None = None
+    token_file: str | None = None
+    tls_ca: str | None = None
     _client: Client | None = None
 
     def client(self) -> Client:
@@ -30,6 +33,9 @@ class Settings:
                 socket=self.socket,
                 autostart=self.autostart,
                 on_autostart=_announce_autostart,
+                connect=self.connect,
+                token_file=self.token_file,
+                tls_ca=self.tls_ca,
             )
         return self._client
 

@@ -58,3 +58,24 @@ def dlq_retry(settings: Settings, job_id: str | None, retry_all: bool) -> None:
         click.echo(retried)
     if retry_all:
         click.echo(f"{len(ids)} job(s) requeued", err=True)
+
+
+@dlq.command("purge")
+@click.argument("job_id", required=False)
+@click.option("--all", "purge_all", is_flag=True, help="Delete every dead job.")
+@pass_settings
+def dlq_purge(settings: Settings, job_id: str | None, purge_all: bool) -> None:
+    """Delete a dead job (or all of them) for good, with its history and logs.
+
+    \b
+    Examples:
+      queuectl dlq purge job1
+      queuectl dlq purge --all
+    """
+    if (job_id is None) == (not purge_all):
+        fail("give a JOB_ID or --all", EXIT_USAGE)
+    ids = settings.client().dlq_purge(job_id, all=purge_all)
+    for purged in ids:
+        click.echo(purged)
+    if purge_all:
+        click.echo(f"{len(ids)} job(s) purged", err=True)

@@ -25,9 +25,35 @@ from queuectl_client.client import DaemonUnreachable
     default=False,
     help="Do not start a daemon when none answers (or QUEUECTL_NO_AUTOSTART=1).",
 )
+@click.option(
+    "--connect",
+    envvar="QUEUECTL_CONNECT",
+    metavar="URL",
+    help="A daemon on another host: tcp://HOST:PORT or tls://HOST:PORT.",
+)
+@click.option(
+    "--token-file",
+    envvar="QUEUECTL_TOKEN_FILE",
+    metavar="FILE",
+    help="File holding the token that --connect needs.",
+)
+@click.option(
+    "--tls-ca",
+    envvar="QUEUECTL_TLS_CA",
+    metavar="FILE",
+    help="CA (or the daemon's self-signed certificate) to verify TLS with.",
+)
 @click.version_option(package_name="queuectl", prog_name="queuectl")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, socket_path: str | None, no_autostart: bool) -> None:
+def cli(
+    ctx: click.Context,
+    home: str | None,
+    socket_path: str | None,
+    no_autostart: bool,
+    connect: str | None,
+    token_file: str | None,
+    tls_ca: str | None,
+) -> None:
     """A durable job queue for shell commands.
 
     \b
@@ -36,7 +62,14 @@ def cli(ctx: click.Context, home: str | None, socket_path: str | None, no_autost
       queuectl worker start --count 4
       queuectl status
     """
-    ctx.obj = Settings(home=home, socket=socket_path, autostart=False if no_autostart else None)
+    ctx.obj = Settings(
+        home=home,
+        socket=socket_path,
+        autostart=False if no_autostart else None,
+        connect=connect,
+        token_file=token_file,
+        tls_ca=tls_ca,
+    )
 
 
 for module in (jobs, workers, dlq, config, daemon):

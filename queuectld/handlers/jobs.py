@@ -12,6 +12,8 @@ from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
 from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.dispatcher import CANCELED_BY_USER
+from queuectld.peers import CURRENT_PEER
+from queuectld.runas import public_environ, run_identity
 from queuectld.store import NewJob, Store
 
 if TYPE_CHECKING:
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
+# One `wait` request waits at most this long (clients repeat it): a request
+# whose client has gone away must not hold a task forever.
+MAX_WAIT = 60.0
 
 
 async def enqueue(daemon: Daemon, args: dict) -> dict:
@@ -33,12 +38,23 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     environ = args.get("environ")
     if environ is None:
         environ = dict(os.environ)
+    environ = public_environ(environ)
+    size = len(cwd) + sum(len(k) + len(v) for k, v in environ.items())
+    if size > config["max-env-bytes"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"the submitting environment ({size} bytes) exceeds max-env-bytes "
+            f"{config['max-env-bytes']}",
+        )
+    run_uid, run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
     now = time.time()
     single = len(specs) == 1
     jobs = [
         _new_job(spec, None if single else i, cwd, environ, now, config)
         for i, spec in enumerate(specs)
     ]
+    for job in jobs:
+        job.run_uid, job.run_gid = run_uid, run_gid
     ids = await daemon.runner.call(Store.add_jobs, jobs, now)
     daemon.dispatcher.kick()
     return {"ids": ids}
@@ -55,7 +71,7 @@ def _new_job(
             ErrorCode.TOO_LARGE,
             f"{what}: command exceeds max-command-bytes {config['max-command-bytes']}",
         )
-    env = spec.get("env") or {}
+    env = public_environ(spec.get("env") or {})
     if sum(len(k) + len(v) for k, v in env.items()) > config["max-env-bytes"]:
         raise ProtocolError(
             ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {config['max-env-bytes']}"
@@ -63,7 +79,7 @@ def _new_job(
     if spec.get("run_at") is not None:
         try:
             run_at = parse_iso(spec["run_at"])
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             raise ProtocolError(
                 ErrorCode.INVALID_JOB,
                 f"{what}: run_at {spec['run_at']!r} is not an ISO 8601 time",
@@ -133,6 +149,7 @@ async def wait(daemon: Daemon, args: dict) -> dict:
         pending = [waiters[j] for j, s in states.items() if s not in TERMINAL_STATES]
         if pending:
             timeout = args.get("timeout")
+            timeout = MAX_WAIT if timeout is None else min(timeout, MAX_WAIT)
             await asyncio.wait(pending, timeout=timeout)
         states = await daemon.runner.call(_states_of, ids)
     finally:

@@ -26,6 +26,8 @@ async def config_set(daemon: Daemon, args: dict) -> dict:
     parsed = await set_config(daemon, key, value)
     if key == "workers":
         daemon.supervisor.scale(parsed)
+    if key.startswith("retention-"):
+        daemon.retention.kick()
     return {"key": key, "value": parsed}
 
 

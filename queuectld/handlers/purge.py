@@ -1,0 +1,26 @@
+"""Ops that delete jobs for good: dlq_purge."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from protocol.errors import ErrorCode, ProtocolError
+from queuectld.retention import remove_files
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+
+async def dlq_purge(daemon: Daemon, args: dict) -> dict:
+    job_id = args.get("id")
+    if (job_id is None) == (not args.get("all")):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_purge: give either 'id' or 'all'")
+    ids, logs = await daemon.runner.call(Store.purge_dead, job_id)
+    if logs:
+        await asyncio.get_running_loop().run_in_executor(None, remove_files, logs)
+    return {"ids": ids}
+
+
+HANDLERS = {"dlq_purge": dlq_purge}

@@ -1,0 +1,86 @@
+"""Pruning finished jobs, so the store and the logs do not grow forever.
+
+Completed and canceled jobs go once they are older than `retention-age` or
+beyond the newest `retention-count`; their runs and log files go with them.
+Dead jobs (the DLQ) are never pruned: they wait for `dlq retry` or `dlq purge`.
+Pruning runs at start, every PRUNE_INTERVAL, and when a retention setting
+changes, in chunks so that other requests get the store in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.retention")
+
+PRUNE_INTERVAL = 60.0
+CHUNK = 1000
+
+
+class Retention:
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+        self.pruned = 0
+        self._kicked = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def kick(self) -> None:
+        self._kicked.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.prune_now()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store may be locked or full: try again later
+                log.warning("pruning finished jobs failed: %s", exc)
+            self._kicked.clear()
+            try:
+                await asyncio.wait_for(self._kicked.wait(), PRUNE_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+
+    async def prune_now(self) -> int:
+        config = self.daemon.config
+        loop = asyncio.get_running_loop()
+        total = 0
+        while True:
+            age, keep = config["retention-age"], config["retention-count"]
+            if not age and not keep:
+                return total
+            before = time.time() - age if age else 0.0
+            count, logs = await self.daemon.runner.call(Store.prune_finished, before, keep, CHUNK)
+            if logs:
+                await loop.run_in_executor(None, remove_files, logs)
+            total += count
+            if count < CHUNK:
+                break
+        if total:
+            self.pruned += total
+            log.info("pruned %d finished job(s)", total)
+        return total
+
+
+def remove_files(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
