@@ -154,11 +154,24 @@ class Client:
             self._sock.sendall(pack_frame(request(op, args, request_id)))
             response = self._receive()
         except (OSError, FrameError) as exc:
+            # A daemon that refuses a connection (not authorized, too many
+            # connections) answers first and then closes: show its reason.
+            response = self._refusal()
             self.close()
-            raise DaemonUnreachable(f"lost the connection to the daemon: {exc}") from None
+            if response is None:
+                raise DaemonUnreachable(f"lost the connection to the daemon: {exc}") from None
         if response.get("ok"):
             return response.get("result")
         raise ProtocolError.from_wire(response.get("error") or {})
+
+    def _refusal(self) -> dict | None:
+        """The error frame a closing daemon left for us, if any."""
+        try:
+            self._sock.settimeout(1.0)
+            response = self._receive()
+        except Exception:
+            return None
+        return response if response.get("ok") is False else None
 
     def _drop_if_closed_by_daemon(self) -> None:
         """Forget a connection the daemon closed while we were idle (client-timeout).
