@@ -199,8 +199,8 @@ class Daemon:
         await self.server.close()
         try:
             self.socket_path.unlink()
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # gone already, or the file system turned read-only
         self.runner.stop()
         log.info("queuectld stopped")
 

@@ -95,7 +95,9 @@ class SQLiteStore(Store):
         try:
             rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise CorruptDatabase(f"{self.path} is damaged: {exc}") from None
+            raise CorruptDatabase(
+                f"{self.path} is damaged: {exc}; restore it from a backup or move it aside"
+            ) from None
         problems = [r[0] for r in rows if r[0] != "ok"]
         if problems:
             first = " ".join(problems[0].split())
