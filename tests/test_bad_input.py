@@ -257,3 +257,10 @@ def test_connections_beyond_the_limit_are_refused_then_served_again(guarded):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_the_client_library_reconnects_after_the_daemon_closed_its_idle_connection(guarded):
+    with guarded.client() as client:
+        first = client.status()["daemon"]["pid"]
+        time.sleep(2.5)  # beyond client-timeout: the daemon has closed this connection
+        assert client.status()["daemon"]["pid"] == first

@@ -131,3 +131,31 @@ def test_garbage_file_is_refused(tmp_path):
     with pytest.raises(ForeignDatabase):
         SQLiteStore(path)
     assert path.read_bytes().startswith(b"this is not a database")
+
+
+def test_a_version_1_file_is_migrated_in_place_keeping_its_jobs(tmp_path):
+    from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
+    from queuectld.store.sqlite import _split_sql
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _split_sql(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO environments (id, digest, cwd, environ) VALUES (1, x'00', '/', x'80')"
+    )
+    conn.execute(
+        "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, env_id, "
+        "created_at, updated_at, run_at) VALUES ('old', 'true', 'pending', 'default', 0, 3, 0, "
+        "1, 0, 0, 0)"
+    )
+    conn.close()
+    store = SQLiteStore(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert len(store.instance_id()) == 16
+    assert store.get_job("old")["state"] == "pending"
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    assert claimed.id == "old" and claimed.run_uid is None
+    store.close()
