@@ -59,15 +59,17 @@ def completions(workdir) -> Counter:
 def test_kill9_of_the_daemon_takes_its_running_jobs_and_grandchildren_down(
     daemon_factory, workdir
 ):
-    daemon = daemon_factory(workers=2)
+    daemon = daemon_factory(workers=3)  # two busy workers and an idle one
     ids = ["k1", "k2"]
     with daemon.client() as client:
         client.enqueue(*(blocking_job(workdir, i) for i in ids))
     job_pids = wait_job_processes(workdir, 2)
     for job_id in ids:
         wait_for(lambda j=job_id: daemon.client().get_job(j)["history"][0]["pid"])
+    wait_for(lambda: len(worker_pids(daemon.pid)) == 3, what="3 workers")
     daemon.remember_descendants()
     old = set(daemon.known) | set(job_pids)
+    assert len(old) >= 1 + 3 + 6
     daemon.kill9()
     # The workers die with their parent and take their jobs' process groups along.
     wait_for(

@@ -313,3 +313,56 @@ def test_foreign_garbage_and_newer_files_are_refused_with_one_line(
     line = start_error(daemon_factory(workers=0, start=False))
     assert line.startswith("queuectld: cannot open the job store:") and words in line
     assert sha(db) == before
+
+
+def test_stopping_while_the_store_stays_locked_does_not_hang_or_lose_the_job(
+    daemon_factory, workdir
+):
+    """A finished job's result cannot be stored before the daemon is told to stop:
+    the stop gives up after a bounded wait, and the next start requeues the job."""
+    daemon = daemon_factory(workers=1)
+    go, done = workdir / "go", workdir / "done"
+    with daemon.client() as client:
+        client.enqueue(
+            {
+                "id": "limbo",
+                "command": f"while [ ! -f {go} ]; do sleep 0.05; done; echo x >> {done}",
+            }
+        )
+        wait_for(lambda: client.get_job("limbo")["state"] == "processing", what="limbo running")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
+            "c.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+            str(daemon.home / "queuectl.db"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        go.touch()
+        time.sleep(1)
+        started = time.monotonic()
+        assert daemon.stop(timeout=90) == 0
+        assert time.monotonic() - started < 60
+        assert "could not be stored; those jobs are requeued at next start" in daemon.log_text()
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    go.unlink()
+    daemon.start()
+    with daemon.client() as client:
+        assert client.get_job("limbo")["history"][0]["outcome"] == "interrupted"
+        go.touch()
+        assert client.wait(["limbo"], timeout=30)["done"]
+        assert client.get_job("limbo")["state"] == "completed"
+    # Its first run finished but could not be recorded, so it ran again: delivery is
+    # at least once (docs/GUARANTEES.md), and the job is not lost.
+    assert done.read_text().split() == ["x", "x"]
