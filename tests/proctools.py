@@ -23,11 +23,19 @@ def read_pids(path) -> list[int]:
 
 
 def worker_pids(daemon_pid: int) -> list[int]:
+    """Live worker processes of a daemon (an exited worker not yet reaped is left out)."""
     try:
         children = psutil.Process(daemon_pid).children()
     except psutil.Error:
         return []
-    return [c.pid for c in children if "queuectld.worker" in " ".join(c.cmdline())]
+    pids = []
+    for child in children:
+        try:
+            if "queuectld.worker" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:  # a zombie has no command line
+            pass
+    return pids
 
 
 def zombies_under(pid: int) -> list[int]:

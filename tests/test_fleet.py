@@ -8,16 +8,13 @@ import time
 
 import psutil
 
+from tests import proctools
 from tests.conftest import wait_for
 from tests.test_lifecycle import wait_state
 
 
 def worker_pids(daemon) -> list[int]:
-    return [
-        c.pid
-        for c in psutil.Process(daemon.pid).children()
-        if "queuectld.worker" in " ".join(c.cmdline())
-    ]
+    return proctools.worker_pids(daemon.pid)
 
 
 def test_scale_up_and_down(daemon):
