@@ -103,9 +103,10 @@ class Client:
         return sock
 
     def _connect_tcp(self) -> None:
-        from queuectl_client.remote import RemoteError, open_tcp, read_token
+        from queuectl_client.remote import RemoteError, open_tcp, read_token, tls_context
 
         try:
+            tls_context(self.connect_url, self.tls_ca)  # a bad URL or CA file is said first
             token = self.token or (read_token(self.token_file) if self.token_file else None)
         except RemoteError as exc:
             raise DaemonUnreachable(str(exc)) from None

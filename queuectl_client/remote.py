@@ -35,15 +35,23 @@ def read_token(path: str) -> str:
     return token
 
 
+def tls_context(url: str, tls_ca: str | None) -> ssl.SSLContext | None:
+    """The TLS settings for `url`; checked before connecting, so mistakes show first."""
+    scheme, _, _ = parse_url(url)
+    if scheme != "tls" and not tls_ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=tls_ca)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise RemoteError(f"cannot load CA file {tls_ca}: {reason}") from None
+
+
 def open_tcp(url: str, tls_ca: str | None, timeout: float) -> socket.socket:
-    scheme, host, port = parse_url(url)
+    _, host, port = parse_url(url)
+    context = tls_context(url, tls_ca)
     sock = socket.create_connection((host, port), timeout=timeout)
-    if scheme == "tls" or tls_ca:
-        try:
-            context = ssl.create_default_context(cafile=tls_ca)
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise RemoteError(f"cannot load CA file {tls_ca}: {exc}") from None
+    if context is not None:
         try:
             sock = context.wrap_socket(sock, server_hostname=host)
         except (OSError, ssl.SSLError):

@@ -83,8 +83,9 @@ def tcp_settings(
         raise ListenError("give both --tls-cert and --tls-key, or neither")
     context = server_tls(cert, key) if cert and key else None
     if context is None and not is_loopback(host):
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise ListenError(
-            f"refusing to listen on {host}:{port} without TLS: give --tls-cert and --tls-key, "
+            f"refusing to listen on {where} without TLS: give --tls-cert and --tls-key, "
             "or listen on a loopback address"
         )
     return TcpSettings(host, port, read_token(token_file), context)
