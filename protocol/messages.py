@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.control import CONTROL_OPS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import Field, validate_fields
 
@@ -27,6 +28,8 @@ JOB_SPEC_FIELDS: dict[str, Field] = {
     "timeout": Field("number", minimum=0),
     "queue": Field("str", nonempty=True),
     "env": Field("str_map"),
+    "after": Field("str_list"),
+    "unique_key": Field("str", nonempty=True),
 }
 
 _PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
@@ -38,13 +41,19 @@ OPS: dict[str, dict[str, Field]] = {
         "jobs": Field("list", required=True, nonempty=True),
         "cwd": Field("str"),
         "environ": Field("str_map"),
+        "on_duplicate": Field("str"),
     },
     "get_job": {"id": Field("str", required=True)},
     "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
     "status": {},
     "cancel": {"id": Field("str", required=True)},
     "dlq_list": {"queue": Field("str"), **_PAGE},
-    "dlq_retry": {"id": Field("str"), "all": Field("bool")},
+    "dlq_retry": {
+        "id": Field("str"),
+        "all": Field("bool"),
+        "queue": Field("str"),
+        "since": Field("str", nonempty=True),
+    },
     "worker_scale": {"count": Field("int", required=True, minimum=0)},
     "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
     "config_get": {"key": Field("str", required=True)},
@@ -62,6 +71,7 @@ OPS: dict[str, dict[str, Field]] = {
         "timeout": Field("number", minimum=0),
     },
     "shutdown": {"now": Field("bool")},
+    **CONTROL_OPS,
 }
 
 

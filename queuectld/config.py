@@ -35,6 +35,10 @@ def _number(minimum: float, above: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def _text(text: str) -> str:
+    return str(text).strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     parse: Callable[[str], Any]
@@ -55,6 +59,9 @@ SETTINGS: dict[str, Setting] = {
     "max-batch": Setting(_int(1), 100_000, "most jobs in one enqueue request"),
     "max-command-bytes": Setting(_int(1), 128 * 1024, "longest accepted command"),
     "max-env-bytes": Setting(_int(1), 256 * 1024, "largest accepted environment of one job"),
+    "on-finish": Setting(
+        _text, "", "shell command run after a job ends, for queues without their own (empty: none)"
+    ),
 }
 
 

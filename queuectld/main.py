@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--version", action="version", version=f"queuectld {__version__}")
+    # For tests only: the scheduler's clock starts at ISO-TIME and runs SPEED times as
+    # fast as real time, so a test can watch cron firings at chosen minutes.
+    parser.add_argument("--clock", metavar="ISO-TIME[,SPEED]", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -43,13 +46,19 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     from queuectld.daemon import Daemon, StartupError
+    from queuectld.schedules import Clock
 
     home = data_home(args.home)
+    try:
+        clock = Clock.parse(args.clock)
+    except ValueError as exc:
+        print(f"queuectld: --clock: {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.workers is not None and args.workers < 0:
         print("queuectld: --workers must be 0 or more", file=sys.stderr)
         sys.exit(2)
     try:
-        Daemon(home, socket_path(home, args.socket), workers=args.workers).run()
+        Daemon(home, socket_path(home, args.socket), workers=args.workers, clock=clock).run()
     except StartupError as exc:
         print(f"queuectld: {exc}", file=sys.stderr)
         sys.exit(1)

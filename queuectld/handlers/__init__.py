@@ -12,7 +12,17 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.handlers import dlq, fleet, jobs, output, session, settings
+from queuectld.handlers import (
+    control,
+    dlq,
+    fleet,
+    jobs,
+    output,
+    queues,
+    schedules,
+    session,
+    settings,
+)
 from queuectld.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -27,6 +37,9 @@ TABLE: dict[str, Handler] = {
     **fleet.HANDLERS,
     **settings.HANDLERS,
     **output.HANDLERS,
+    **queues.HANDLERS,
+    **control.HANDLERS,
+    **schedules.HANDLERS,
 }
 
 
