@@ -86,8 +86,15 @@ def check_tz(name: str) -> ZoneInfo:
 
 def next_fire(expression: str, tz: str, after: float) -> float:
     """The first fire time strictly after `after`."""
-    start = datetime.fromtimestamp(after, ZoneInfo(tz))
-    return croniter(expression, start).get_next(datetime).timestamp()
+    zone = ZoneInfo(tz)
+    previous = _wall_clock(after, zone)
+    times = croniter(expression, datetime.fromtimestamp(after, zone))
+    while True:
+        moment = times.get_next(datetime).timestamp()
+        if _wall_clock(moment, zone) != previous:
+            return moment
+        # The same wall-clock time again: clocks went back and repeated it. A job set
+        # for 02:30 runs once that night, as with cron.
 
 
 def fires_through(expression: str, tz: str, after: float, upto: float, most: int) -> list[float]:
@@ -106,7 +113,13 @@ def fires_through(expression: str, tz: str, after: float, upto: float, most: int
         found.append(moment)
         moment = backwards.get_prev(datetime).timestamp()
     found.reverse()
-    return found
+    # Drop the second of two fire times with one wall-clock time (see next_fire).
+    walls = [_wall_clock(after, zone)] + [_wall_clock(t, zone) for t in found]
+    return [t for i, t in enumerate(found) if walls[i + 1] != walls[i]]
+
+
+def _wall_clock(moment: float, zone: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(moment, zone).replace(tzinfo=None)
 
 
 def firing_id(name: str, fire_time: float) -> str:
