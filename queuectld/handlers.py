@@ -101,7 +101,7 @@ class Handlers:
     def _new_job(
         spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
     ) -> NewJob:
-        validate_job_spec(spec, index)
+        spec = validate_job_spec(spec, index)
         what = "job" if index is None else f"job #{index + 1}"
         command = spec["command"]
         if len(command.encode()) > config["max-command-bytes"]:

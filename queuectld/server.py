@@ -79,7 +79,9 @@ class Server:
                 await self._send(writer, await self.answer(message))
 
     async def answer(self, message: dict) -> dict:
-        request_id: Any = message.get("id") if isinstance(message.get("id"), int) else None
+        raw_id = message.get("id")
+        valid_id = isinstance(raw_id, int) and not isinstance(raw_id, bool)
+        request_id: Any = raw_id if valid_id else None
         try:
             request_id, op, args = parse_request(message)
             result = await self.handlers.handle(op, args)
