@@ -92,7 +92,8 @@ def parse_request(message: dict) -> tuple[Any, str, dict]:
     if args is None:
         args = {}
     validate_fields(args, OPS[op], op)
-    return request_id, op, args
+    # nil means "not given": handlers then apply their defaults instead of seeing None.
+    return request_id, op, {k: v for k, v in args.items() if v is not None}
 
 
 def validate_job_spec(spec: Any, index: int | None = None) -> dict:
@@ -100,7 +101,8 @@ def validate_job_spec(spec: Any, index: int | None = None) -> dict:
     validate_fields(spec, JOB_SPEC_FIELDS, what, ErrorCode.INVALID_JOB)
     if spec.get("run_at") is not None and spec.get("delay") is not None:
         raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: give 'run_at' or 'delay', not both")
-    return spec
+    # A null field means "use the default", as the validator already treats it.
+    return {name: value for name, value in spec.items() if value is not None}
 
 
 def request(op: str, args: dict | None = None, request_id: int = 0) -> dict:

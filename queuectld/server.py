@@ -14,7 +14,7 @@ import socket
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
+from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.handlers import Handlers
 
@@ -72,14 +72,20 @@ class Server:
             try:
                 messages = decoder.feed(data)
             except FrameError as exc:
-                code = ErrorCode.TOO_LARGE if "exceeds" in str(exc) else ErrorCode.BAD_REQUEST
+                for message in exc.messages:
+                    await self._send(writer, await self.answer(message))
+                code = (
+                    ErrorCode.TOO_LARGE if isinstance(exc, FrameTooLarge) else ErrorCode.BAD_REQUEST
+                )
                 await self._send(writer, error_response(None, ProtocolError(code, str(exc))))
                 return
             for message in messages:
                 await self._send(writer, await self.answer(message))
 
     async def answer(self, message: dict) -> dict:
-        request_id: Any = message.get("id") if isinstance(message.get("id"), int) else None
+        raw_id = message.get("id")
+        valid_id = isinstance(raw_id, int) and not isinstance(raw_id, bool)
+        request_id: Any = raw_id if valid_id else None
         try:
             request_id, op, args = parse_request(message)
             result = await self.handlers.handle(op, args)

@@ -54,7 +54,7 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
 def _new_job(
     spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
 ) -> NewJob:
-    validate_job_spec(spec, index)
+    spec = validate_job_spec(spec, index)
     what = "job" if index is None else f"job #{index + 1}"
     command = spec["command"]
     if len(command.encode()) > config["max-command-bytes"]:

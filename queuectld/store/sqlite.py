@@ -337,8 +337,10 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
         if row is None:
             raise StoreError("not_found", f"no job {job_id!r}")
         seq, runs, state = row
+        if runs == 0:
+            raise StoreError("not_found", f"job {job_id!r} has not run yet (it is {state})")
         run = run or runs
-        if run < 1 or run > runs:
+        if run > runs:
             raise StoreError("not_found", f"job {job_id!r} has no run {run}")
         path = self.conn.execute(
             "SELECT log_path FROM runs WHERE job_seq = ? AND run = ?", (seq, run)
