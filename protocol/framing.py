@@ -8,6 +8,7 @@ buffered, so a hostile length prefix costs the reader nothing.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 import msgpack
 
@@ -16,11 +17,17 @@ MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 
 class FrameError(Exception):
-    """The byte stream is not a valid sequence of frames; the connection is unusable."""
+    """The byte stream is not a valid sequence of frames; the connection is unusable.
 
-    def __init__(self, message: str, too_large: bool = False):
-        super().__init__(message)
-        self.too_large = too_large
+    `messages` holds the whole frames decoded before the bad one, so a peer that
+    pipelined requests still gets answers to those before the connection closes.
+    """
+
+    messages: Sequence[dict] = ()
+
+
+class FrameTooLarge(FrameError):
+    """A length prefix beyond the limit."""
 
 
 def pack_frame(message: dict) -> bytes:
@@ -50,20 +57,23 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[dict]:
         self._buffer += data
-        messages = []
-        while len(self._buffer) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buffer)
-            if length > self.max_frame:
-                raise FrameError(
-                    f"frame of {length} bytes exceeds the limit of {self.max_frame}",
-                    too_large=True,
-                )
-            end = HEADER.size + length
-            if len(self._buffer) < end:
-                break
-            body = bytes(self._buffer[HEADER.size : end])
-            del self._buffer[:end]
-            messages.append(unpack_body(body))
+        messages: list[dict] = []
+        try:
+            while len(self._buffer) >= HEADER.size:
+                (length,) = HEADER.unpack_from(self._buffer)
+                if length > self.max_frame:
+                    raise FrameTooLarge(
+                        f"frame of {length} bytes exceeds the limit of {self.max_frame}"
+                    )
+                end = HEADER.size + length
+                if len(self._buffer) < end:
+                    break
+                body = bytes(self._buffer[HEADER.size : end])
+                del self._buffer[:end]
+                messages.append(unpack_body(body))
+        except FrameError as exc:
+            exc.messages = messages
+            raise
         return messages
 
     @property

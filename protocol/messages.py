@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.control import CONTROL_OPS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.schema import Field, validate_fields
 
@@ -32,6 +33,8 @@ JOB_SPEC_FIELDS: dict[str, Field] = {
     "timeout": Field("number", minimum=0, maximum=MAX_SECONDS),
     "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     "env": Field("str_map"),
+    "after": Field("str_list"),
+    "unique_key": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
 }
 
 _PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
@@ -43,13 +46,19 @@ OPS: dict[str, dict[str, Field]] = {
         "jobs": Field("list", required=True, nonempty=True),
         "cwd": Field("str"),
         "environ": Field("str_map"),
+        "on_duplicate": Field("str"),
     },
     "get_job": {"id": Field("str", required=True)},
     "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
     "status": {},
     "cancel": {"id": Field("str", required=True)},
     "dlq_list": {"queue": Field("str"), **_PAGE},
-    "dlq_retry": {"id": Field("str"), "all": Field("bool")},
+    "dlq_retry": {
+        "id": Field("str"),
+        "all": Field("bool"),
+        "queue": Field("str"),
+        "since": Field("str", nonempty=True),
+    },
     "dlq_purge": {"id": Field("str"), "all": Field("bool")},
     "worker_scale": {"count": Field("int", required=True, minimum=0)},
     "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
@@ -68,6 +77,7 @@ OPS: dict[str, dict[str, Field]] = {
         "timeout": Field("number", minimum=0),
     },
     "shutdown": {"now": Field("bool")},
+    **CONTROL_OPS,
 }
 
 
@@ -88,7 +98,8 @@ def parse_request(message: dict) -> tuple[Any, str, dict]:
     if args is None:
         args = {}
     validate_fields(args, OPS[op], op)
-    return request_id, op, args
+    # nil means "not given": handlers then apply their defaults instead of seeing None.
+    return request_id, op, {k: v for k, v in args.items() if v is not None}
 
 
 def validate_job_spec(spec: Any, index: int | None = None) -> dict:
@@ -96,7 +107,8 @@ def validate_job_spec(spec: Any, index: int | None = None) -> dict:
     validate_fields(spec, JOB_SPEC_FIELDS, what, ErrorCode.INVALID_JOB)
     if spec.get("run_at") is not None and spec.get("delay") is not None:
         raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: give 'run_at' or 'delay', not both")
-    return spec
+    # A null field means "use the default", as the validator already treats it.
+    return {name: value for name, value in spec.items() if value is not None}
 
 
 def request(op: str, args: dict | None = None, request_id: int = 0) -> dict:

@@ -23,6 +23,7 @@ from protocol.errors import ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
 from protocol.messages import request
 from protocol.paths import data_home, socket_path
+from queuectl_client.control import ControlOps
 
 # Variables that belong to the client's connection and must not reach jobs.
 PRIVATE_ENV = ("QUEUECTL_TOKEN", "QUEUECTL_TOKEN_FILE")
@@ -33,7 +34,7 @@ class DaemonUnreachable(Exception):
     """No daemon answered (and none could be started)."""
 
 
-class Client:
+class Client(ControlOps):
     def __init__(
         self,
         home: str | os.PathLike | None = None,
@@ -226,9 +227,12 @@ class Client:
         batch_size: int = DEFAULT_BATCH,
         cwd: str | None = None,
         environ: dict[str, str] | None = None,
+        on_duplicate: str | None = None,
     ) -> Iterator[list[str]]:
         """Enqueue an iterable of jobs in batches; yields the ids of each batch."""
         context = self._context(cwd, environ)
+        if on_duplicate is not None:
+            context["on_duplicate"] = on_duplicate
         batch: list[dict] = []
         for job in jobs:
             batch.append(job)
@@ -270,8 +274,15 @@ class Client:
     def dlq_list(self, limit: int | None = None) -> list[dict]:
         return self.list_jobs(state="dead", limit=limit)
 
-    def dlq_retry(self, job_id: str | None = None, all: bool = False) -> list[str]:
-        return self.call("dlq_retry", id=job_id, all=all or None)["ids"]
+    def dlq_retry(
+        self,
+        job_id: str | None = None,
+        all: bool = False,
+        queue: str | None = None,
+        since: str | None = None,
+    ) -> list[str]:
+        """Retry one dead job, or all of them (of `queue`, dead since ISO time `since`)."""
+        return self.call("dlq_retry", id=job_id, all=all or None, queue=queue, since=since)["ids"]
 
     def dlq_purge(self, job_id: str | None = None, all: bool = False) -> list[str]:
         """Delete one dead job, or every dead job, with its runs and logs."""

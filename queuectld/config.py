@@ -37,6 +37,10 @@ def _number(minimum: float, above: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def _text(text: str) -> str:
+    return str(text).strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     parse: Callable[[str], Any]
@@ -75,6 +79,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "retention-count": Setting(
         _int(0), 100_000, "keep at most this many finished jobs, newest first (0: no limit)"
+    ),
+    "on-finish": Setting(
+        _text, "", "shell command run after a job ends, for queues without their own (empty: none)"
     ),
 }
 

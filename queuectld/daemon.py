@@ -22,8 +22,11 @@ from queuectld.config import Config
 from queuectld.dispatcher import Dispatcher
 from queuectld.events import JobEvents
 from queuectld.handlers import Handlers
+from queuectld.handlers.control import DRAINING_KEY
+from queuectld.hooks import Hooks
 from queuectld.peers import UnixAccess
 from queuectld.retention import Retention
+from queuectld.schedules import Clock, Scheduler
 from queuectld.server import Server
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
@@ -82,8 +85,10 @@ class Daemon:
         socket_group: int | None = None,
         tcp: TcpSettings | None = None,
         allow_root: bool = False,
+        clock: Clock | None = None,
     ):
         self.home = home
+        self.clock = clock or Clock()
         self.socket_path = socket_path
         self.workers_override = workers
         self.socket_group = socket_group
@@ -125,7 +130,8 @@ class Daemon:
             raise StartupError(f"cannot open the job store: {exc}") from None
         self.runner = StoreRunner(store, loop)
         self.runner.start()
-        self.config = Config(await self.runner.call(Store.config_items))
+        stored = await self.runner.call(Store.config_items)
+        self.config = Config(stored)
         self.events = JobEvents()
         self.supervisor = Supervisor(
             loop, self._on_worker_message, self._on_worker_exit, self._on_worker_idle
@@ -134,6 +140,22 @@ class Daemon:
             loop, self.runner, self.supervisor, self.config, self.events, self.home / "logs"
         )
         self.dispatcher.instance = await self.runner.call(Store.instance_id)
+        self.dispatcher.draining = stored.get(DRAINING_KEY) == "1"
+        self.hooks = Hooks(
+            self.runner,
+            lambda: self.config["on-finish"],
+            self.home / "logs" / "hooks.log",
+            self.home,
+        )
+        self.hooks.start(await self.runner.call(Store.queue_settings))
+        self.events.listeners.append(self.hooks.job_ended)
+        self.scheduler = Scheduler(
+            loop,
+            self.runner,
+            lambda: dict(self.config.values),
+            lambda fired: self.dispatcher.kick(),
+            self.clock,
+        )
         await self._recover_interrupted_runs()
         self.server = Server(
             Handlers(self), self.config, UnixAccess(self.socket_group), self.tcp and self.tcp.token
@@ -163,6 +185,7 @@ class Daemon:
             target = self.config["workers"]
         self.supervisor.scale(target)
         self.dispatcher.kick()
+        self.scheduler.wake()  # fires what came due while no daemon ran, then sleeps
         log.info(
             "queuectld started (pid %d) on %s with %d workers",
             os.getpid(),
@@ -191,11 +214,13 @@ class Daemon:
         )
         self.dispatcher.paused = True
         self.retention.stop()
+        self.scheduler.close()
         if self.stop_now:
             await self.supervisor.stop_now(self.dispatcher.interrupt_worker)
         else:
             await self.supervisor.stop_gracefully()
         await self.dispatcher.flush()
+        await self.hooks.close()
         await self.server.close()
         try:
             self.socket_path.unlink()

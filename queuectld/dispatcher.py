@@ -61,6 +61,8 @@ class Dispatcher:
         self.events = events
         self.log_dir = log_dir
         self.paused = False
+        # `worker drain`: running jobs finish, none start, enqueues still accepted.
+        self.draining = False
         self.active: dict[str, ActiveRun] = {}
         self._pass_scheduled = False
         self._pass_running = False
@@ -97,7 +99,7 @@ class Dispatcher:
             self.kick()
 
     async def _dispatch_pass(self) -> None:
-        if self.paused or self.supervisor.stopping:
+        if self.paused or self.draining or self.supervisor.stopping:
             return
         idle = self.supervisor.idle_workers()
         if not idle:
@@ -265,6 +267,9 @@ class Dispatcher:
         if future.cancelled() or future.exception() is not None:
             return
         self.events.job_changed(job.id, state)
+        # Dependents canceled because this job ended dead or canceled.
+        for dependent in future.result() or ():
+            self.events.job_changed(dependent, "canceled")
         if run_at is not None:
             self.kick()  # the retry may be due before the current timer
 

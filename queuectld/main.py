@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="when running as root, run jobs of TCP clients as root instead of refusing them",
     )
     parser.add_argument("--version", action="version", version=f"queuectld {__version__}")
+    # For tests only: the scheduler's clock starts at ISO-TIME and runs SPEED times as
+    # fast as real time, so a test can watch cron firings at chosen minutes.
+    parser.add_argument("--clock", metavar="ISO-TIME[,SPEED]", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -62,8 +65,14 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     from queuectld.daemon import Daemon, StartupError
+    from queuectld.schedules import Clock
 
     home = data_home(args.home)
+    try:
+        clock = Clock.parse(args.clock)
+    except ValueError as exc:
+        print(f"queuectld: --clock: {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.workers is not None and args.workers < 0:
         print("queuectld: --workers must be 0 or more", file=sys.stderr)
         sys.exit(2)
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
             socket_group=_group_id(args.socket_group),
             tcp=_tcp(args),
             allow_root=args.allow_root,
+            clock=clock,
         ).run()
     except StartupError as exc:
         print(f"queuectld: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ import ssl
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.framing import FrameDecoder, FrameError, pack_frame
+from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.config import Config
 from queuectld.handlers import Handlers
@@ -150,18 +150,30 @@ class Server:
             try:
                 messages = decoder.feed(data)
             except FrameError as exc:
-                code = ErrorCode.TOO_LARGE if exc.too_large else ErrorCode.BAD_REQUEST
+                # Answer the whole requests that came before the bad frame first.
+                if not await self._answer_all(writer, peer, exc.messages, timeout):
+                    return
+                too_large = isinstance(exc, FrameTooLarge)
+                code = ErrorCode.TOO_LARGE if too_large else ErrorCode.BAD_REQUEST
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
-            for message in messages:
-                if not peer.authenticated:
-                    if not await self._authenticate(writer, peer, message):
-                        return
-                    continue
-                await self._send(writer, await self.answer(message), timeout)
+            if not await self._answer_all(writer, peer, messages, timeout):
+                return
             if messages:
                 timeout = self.config["client-timeout"]
                 deadline = loop.time() + timeout
+
+    async def _answer_all(
+        self, writer: asyncio.StreamWriter, peer: Peer, messages, timeout: float
+    ) -> bool:
+        """Answer requests in order; False when the connection must close."""
+        for message in messages:
+            if not peer.authenticated:
+                if not await self._authenticate(writer, peer, message):
+                    return False
+                continue
+            await self._send(writer, await self.answer(message), timeout)
+        return True
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
         """A TCP client's first request must be `hello` with the right token."""
@@ -185,7 +197,9 @@ class Server:
         return True
 
     async def answer(self, message: dict) -> dict:
-        request_id: Any = message.get("id") if type(message.get("id")) is int else None
+        raw_id = message.get("id")
+        valid_id = isinstance(raw_id, int) and not isinstance(raw_id, bool)
+        request_id: Any = raw_id if valid_id else None
         try:
             request_id, op, args = parse_request(message)
             result = await self.handlers.handle(op, args)

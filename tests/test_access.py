@@ -144,7 +144,9 @@ def test_socket_group_lets_members_in_and_runs_their_jobs_as_themselves(
     group = make_user.group()
     member = make_user(group=group)
     outsider = make_user()
-    daemon = daemon_factory(workers=1, extra=("--socket-group", group))
+    # The scheduler's clock runs a minute per second, so a schedule fires quickly.
+    clock = ("--clock", "2030-01-01T10:00:00Z,60")
+    daemon = daemon_factory(workers=1, extra=("--socket-group", group, *clock))
     import grp
 
     gid = grp.getgrnam(group).gr_gid
@@ -174,6 +176,15 @@ def test_socket_group_lets_members_in_and_runs_their_jobs_as_themselves(
         assert gid in {int(g) for g in groups_line.split()}
         code, _, err = cli_as(outsider, daemon, "status")
         assert code != 0
+        # A schedule added by the member fires jobs that run as the member too.
+        fired = shared / "fired"
+        code, _, err = cli_as(
+            member, daemon, "schedule", "add", "mine", "--cron", "* * * * *", "--",
+            f"id -u > {fired}", cwd=str(shared),
+        )  # fmt: skip
+        assert code == 0, err
+        wait_for(lambda: fired.exists() and fired.read_text().strip(), what="a firing")
+        assert int(fired.read_text()) == member.uid
     finally:
         subprocess.run(["rm", "-rf", str(shared)])
 

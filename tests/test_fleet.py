@@ -8,13 +8,19 @@ import time
 
 import psutil
 
-from tests import proctools
 from tests.conftest import wait_for
 from tests.test_lifecycle import wait_state
 
 
 def worker_pids(daemon) -> list[int]:
-    return proctools.worker_pids(daemon.pid)
+    pids = []
+    for child in psutil.Process(daemon.pid).children():
+        try:
+            if "queuectld.worker" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:
+            pass  # a worker that just exited and is not reaped yet
+    return pids
 
 
 def test_scale_up_and_down(daemon):

@@ -141,6 +141,14 @@ def test_output_is_captured_per_run(daemon, workdir):
     assert logs.stdout.split("\n")[:3] == ["out", "err", "attempt=1"]
 
 
+def test_logs_of_a_job_that_has_not_run(daemon):
+    daemon.cli("enqueue", "--id", "idle", "--command", "echo hi")
+    result = daemon.cli("logs", "idle")
+    assert result.returncode == 1
+    assert "has not run yet (it is pending)" in result.stderr
+    assert daemon.cli("logs", "idle", "--run", "3").returncode == 1
+
+
 def test_log_size_is_capped(daemon):
     daemon.cli("config", "set", "log-max-bytes", "1000")
     daemon.cli("worker", "start", "--count", "1")

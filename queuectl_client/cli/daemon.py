@@ -43,6 +43,8 @@ def status(settings: Settings, as_json: bool) -> None:
         f"workers: {workers['alive']} alive (target {workers['target']}), "
         f"{workers['busy']} busy, {workers['idle']} idle"
     )
+    if workers.get("draining"):
+        click.echo("         draining: no new job starts until `queuectl worker resume`")
     for running in workers["running"]:
         click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
     click.echo(

@@ -6,6 +6,7 @@ import click
 
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import job_rows
+from queuectl_client.cli.parse import parse_since
 
 
 def register(cli: click.Group) -> None:
@@ -42,18 +43,38 @@ def dlq_list(settings: Settings, limit: int | None, as_json: bool) -> None:
 @dlq.command("retry")
 @click.argument("job_id", required=False)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@click.option("--queue", help="With --all: only dead jobs of this queue.")
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="With --all: only jobs that died since TIME (ISO 8601, or a duration ago: 1h, 2d).",
+)
 @pass_settings
-def dlq_retry(settings: Settings, job_id: str | None, retry_all: bool) -> None:
+def dlq_retry(
+    settings: Settings,
+    job_id: str | None,
+    retry_all: bool,
+    queue: str | None,
+    since: str | None,
+) -> None:
     """Send a dead job (or all of them) back to pending with fresh retries.
 
     \b
     Examples:
       queuectl dlq retry job1
       queuectl dlq retry --all
+      queuectl dlq retry --all --queue emails --since 2h
     """
     if (job_id is None) == (not retry_all):
         fail("give a JOB_ID or --all", EXIT_USAGE)
-    ids = settings.client().dlq_retry(job_id, all=retry_all)
+    if job_id is not None and (queue is not None or since is not None):
+        fail("--queue and --since go with --all", EXIT_USAGE)
+    if since is not None:
+        try:
+            since = parse_since(since)
+        except ValueError as exc:
+            fail(f"--since: {exc}", EXIT_USAGE)
+    ids = settings.client().dlq_retry(job_id, all=retry_all, queue=queue, since=since)
     for retried in ids:
         click.echo(retried)
     if retry_all:

@@ -61,6 +61,17 @@ def _read_jobs_file(handle) -> Iterator[dict]:
 @click.option(
     "--file", "jobs_file", type=click.File("r"), help="JSON lines file of jobs, or - for stdin."
 )
+@click.option(
+    "--after", metavar="ID[,ID...]", help="Start only once all these jobs have completed."
+)
+@click.option(
+    "--unique-key", help="At most one pending, retry-waiting or running job holds this key."
+)
+@click.option(
+    "--on-duplicate",
+    type=click.Choice(["ignore", "error"]),
+    help="When a live job holds the unique key: print its id (ignore, default) or fail.",
+)
 @pass_settings
 def enqueue(
     settings: Settings,
@@ -75,23 +86,38 @@ def enqueue(
     queue: str | None,
     env_pairs: tuple[str, ...],
     jobs_file,
+    after: str | None,
+    unique_key: str | None,
+    on_duplicate: str | None,
 ) -> None:
     """Add a job (JSON, --command or --file); print its id.
+
+    With a unique key held by a live job, the id printed is that job's.
 
     \b
     Examples:
       queuectl enqueue '{"id":"job1","command":"sleep 2"}'
       queuectl enqueue --command 'echo hi' --priority 5 --delay 30
+      queuectl enqueue --command 'make deploy' --after build,test
+      queuectl enqueue --command 'sync-mail' --unique-key sync --on-duplicate error
       queuectl enqueue --file jobs.jsonl
     """
     sources = [x is not None for x in (job_json, command, jobs_file)]
     if sum(sources) != 1:
         fail("give exactly one of JOB_JSON, --command or --file", EXIT_USAGE)
+    if command is None and (after is not None or unique_key is not None):
+        fail(
+            "--after and --unique-key go with --command (in JSON use 'after', 'unique_key')",
+            EXIT_USAGE,
+        )
     client = settings.client()
     if jobs_file is not None:
         total = 0
         try:
-            for ids in client.enqueue_many(_read_jobs_file(jobs_file), batch_size=FILE_BATCH):
+            batches = client.enqueue_many(
+                _read_jobs_file(jobs_file), batch_size=FILE_BATCH, on_duplicate=on_duplicate
+            )
+            for ids in batches:
                 total += len(ids)
                 click.echo("\n".join(ids))
         except (Exception, SystemExit):
@@ -122,9 +148,18 @@ def enqueue(
                 fail(f"--run-at: {run_at!r} is not an ISO 8601 time", EXIT_USAGE)
         if env_pairs:
             spec["env"] = dict(_env_pair(p) for p in env_pairs)
+        if after is not None:
+            spec["after"] = [dep.strip() for dep in after.split(",")]
+            if not all(spec["after"]):
+                fail(f"--after: {after!r} holds an empty job id", EXIT_USAGE)
+        if unique_key is not None:
+            spec["unique_key"] = unique_key
         specs = [spec]
-    for job_id in client.enqueue(*specs):
+    result = client.submit(*specs, on_duplicate=on_duplicate)
+    for job_id in result["ids"]:
         click.echo(job_id)
+    for job_id in result["existing"]:
+        click.echo(f"queuectl: job {job_id} holds that unique key; nothing new enqueued", err=True)
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -179,6 +214,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("command", job["command"]),
         ("queue", job["queue"]),
         ("priority", job["priority"]),
+        ("after", ", ".join(job.get("after") or ()) or None),
+        ("unique key", job.get("unique_key")),
         ("attempts", f"{job['attempts']} of {job['max_retries'] + 1}"),
         ("timeout", f"{job['timeout']:g} s" if job["timeout"] else "none"),
         ("created", local_time(job["created_at"])),

@@ -11,7 +11,7 @@ import sys
 import click
 
 from protocol.errors import ProtocolError
-from queuectl_client.cli import config, daemon, dlq, jobs, workers
+from queuectl_client.cli import config, control, daemon, dlq, jobs, queues, schedules, workers
 from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
 from queuectl_client.client import DaemonUnreachable
 
@@ -72,7 +72,7 @@ def cli(
     )
 
 
-for module in (jobs, workers, dlq, config, daemon):
+for module in (jobs, workers, dlq, config, daemon, queues, control, schedules):
     module.register(cli)
 
 

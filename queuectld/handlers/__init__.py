@@ -12,7 +12,18 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.handlers import dlq, fleet, jobs, output, purge, session, settings
+from queuectld.handlers import (
+    control,
+    dlq,
+    fleet,
+    jobs,
+    output,
+    purge,
+    queues,
+    schedules,
+    session,
+    settings,
+)
 from queuectld.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -28,6 +39,9 @@ TABLE: dict[str, Handler] = {
     **settings.HANDLERS,
     **output.HANDLERS,
     **purge.HANDLERS,
+    **queues.HANDLERS,
+    **control.HANDLERS,
+    **schedules.HANDLERS,
 }
 
 

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.times import parse_iso
 from queuectld.handlers.jobs import list_jobs
 from queuectld.store import Store
 
@@ -21,7 +22,19 @@ async def dlq_retry(daemon: Daemon, args: dict) -> dict:
     job_id = args.get("id")
     if (job_id is None) == (not args.get("all")):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_retry: give either 'id' or 'all'")
-    ids = await daemon.runner.call(Store.retry_dead_jobs, job_id, time.time())
+    if job_id is not None and (args.get("queue") is not None or args.get("since") is not None):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_retry: 'queue' and 'since' go with 'all'")
+    since = None
+    if args.get("since") is not None:
+        try:
+            since = parse_iso(args["since"])
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"dlq_retry: since {args['since']!r} is not an ISO 8601 time"
+            ) from None
+    ids = await daemon.runner.call(
+        Store.retry_dead_jobs, job_id, time.time(), args.get("queue"), since
+    )
     daemon.dispatcher.kick()
     return {"ids": ids}
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
+from queuectld.handlers.control import set_draining
 from queuectld.handlers.settings import refuse_while_stopping, set_config
 from queuectld.store import Store
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 async def worker_scale(daemon: Daemon, args: dict) -> dict:
     count = args["count"]
     refuse_while_stopping(daemon)
+    if daemon.dispatcher.draining:
+        await set_draining(daemon, False)  # `worker start` also ends a drain
     await set_config(daemon, "workers", count)
     daemon.supervisor.scale(count)
     return {"target": count}
@@ -49,6 +52,7 @@ async def status(daemon: Daemon, args: dict) -> dict:
             "alive": len(supervisor.workers),
             "busy": busy,
             "idle": sum(1 for w in workers if w.idle),
+            "draining": daemon.dispatcher.draining,
             "running": [
                 {
                     "worker": w.id,

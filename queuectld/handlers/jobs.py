@@ -7,6 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from protocol.control import ON_DUPLICATE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
 from protocol.times import parse_iso
@@ -34,6 +35,12 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
             ErrorCode.TOO_LARGE,
             f"batch of {len(specs)} jobs exceeds max-batch {config['max-batch']}",
         )
+    on_duplicate = args.get("on_duplicate") or "ignore"
+    if on_duplicate not in ON_DUPLICATE:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"enqueue: on_duplicate must be one of {', '.join(ON_DUPLICATE)}, not {on_duplicate!r}",
+        )
     cwd = args.get("cwd") or "/"
     environ = args.get("environ")
     if environ is None:
@@ -55,15 +62,15 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     ]
     for job in jobs:
         job.run_uid, job.run_gid = run_uid, run_gid
-    ids = await daemon.runner.call(Store.add_jobs, jobs, now)
+    added = await daemon.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
     daemon.dispatcher.kick()
-    return {"ids": ids}
+    return {"ids": added.ids, "existing": added.existing}
 
 
 def _new_job(
     spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
 ) -> NewJob:
-    validate_job_spec(spec, index)
+    spec = validate_job_spec(spec, index)
     what = "job" if index is None else f"job #{index + 1}"
     command = spec["command"]
     if len(command.encode()) > config["max-command-bytes"]:
@@ -87,6 +94,8 @@ def _new_job(
     else:
         run_at = now + float(spec.get("delay") or 0)
     timeout = spec.get("timeout")
+    if any(not dep for dep in spec.get("after") or ()):
+        raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: 'after' holds an empty job id")
     return NewJob(
         id=spec.get("id"),
         command=command,
@@ -98,6 +107,8 @@ def _new_job(
         cwd=cwd,
         environ=environ,
         env=env,
+        after=list(spec.get("after") or ()),
+        unique_key=spec.get("unique_key"),
     )
 
 
@@ -133,6 +144,8 @@ async def cancel(daemon: Daemon, args: dict) -> dict:
         return await get_job(daemon, {"id": job_id})
     record = await daemon.runner.call(Store.cancel_waiting_job, job_id, time.time())
     daemon.events.job_changed(job_id, "canceled")
+    for dependent in record.pop("canceled_dependents", ()):
+        daemon.events.job_changed(dependent, "canceled")
     return record
 
 

@@ -19,11 +19,16 @@ async def logs(daemon: Daemon, args: dict) -> dict:
     offset = args.get("offset", 0)
     limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
     deadline = time.monotonic() + min(args.get("wait") or 0, 30)
+    settle_until = time.monotonic() + 1.0
     while True:
-        seq, run, state, path = await daemon.runner.call(
-            Store.job_log_path, job_id, args.get("run")
-        )
+        _, run, state, path = await daemon.runner.call(Store.job_log_path, job_id, args.get("run"))
         active = daemon.dispatcher.active.get(job_id)
+        if state == "processing" and active is None and time.monotonic() < settle_until:
+            # The run ended (or was just claimed) while we read the store: its final
+            # log path is still being written. Answering now would tell a follower
+            # the run is over before it has read the last of the output.
+            await asyncio.sleep(0.01)
+            continue
         running = active is not None and active.job.run == run
         if running:
             path = active.log_path

@@ -38,6 +38,38 @@ class NewJob:
     env: dict[str, str] = field(default_factory=dict)
     run_uid: int | None = None  # run as this local user (root daemon only)
     run_gid: int | None = None
+    # Ids of jobs that must complete before this one may start.
+    after: list[str] = field(default_factory=list)
+    # At most one pending, retry-waiting or processing job holds a given key.
+    unique_key: str | None = None
+
+
+@dataclass
+class Enqueued:
+    """What `insert_jobs` did: the id of every job, in order, and which were already there."""
+
+    ids: list[str]
+    existing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Schedule:
+    """A recurring job: `job` is the template (a job spec without id or timing)."""
+
+    name: str
+    cron: str
+    tz: str
+    catch_up: str
+    paused: bool
+    job: dict
+    cwd: str
+    environ: dict[str, str]
+    created_at: float
+    fired_through: float
+    next_fire: float
+    last_job: str | None = None
+    run_uid: int | None = None  # its jobs run as this local user (root daemon only)
+    run_gid: int | None = None
 
 
 @dataclass
@@ -93,12 +125,27 @@ class Store(ABC):
         """Insert jobs (all or none); raise StoreError('conflict') on a duplicate id."""
 
     @abstractmethod
+    def insert_jobs(self, jobs: list[NewJob], now: float, on_duplicate: str) -> Enqueued:
+        """Insert jobs (all or none), resolving `after` and `unique_key`.
+
+        A job whose unique key is held by a live job is not inserted: its id is the
+        holder's (on_duplicate 'ignore') or the whole batch fails with a conflict
+        ('error'). Unknown dependencies and cycles fail with invalid_job.
+        """
+
+    @abstractmethod
     def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
-        """Move up to `limit` due jobs to processing, highest priority then earliest due."""
+        """Move up to `limit` due jobs to processing: among queues that are neither
+        paused nor at their concurrency limit, higher queue priority first, then job
+        priority, then earliest due. Jobs waiting for dependencies are never claimed."""
 
     @abstractmethod
     def next_due_time(self) -> float | None:
-        """When the earliest waiting job becomes due (None when nothing waits)."""
+        """When the earliest claimable job becomes due (None when nothing could start).
+
+        Jobs in paused or full queues, and jobs waiting for dependencies, do not count:
+        a change that frees them (resume, a job ending) wakes the dispatcher itself.
+        """
 
     @abstractmethod
     def record_run_process(
@@ -120,8 +167,12 @@ class Store(ABC):
         signal: int | None = None,
         error: str | None = None,
         log_path: str | None = None,
-    ) -> None:
-        """Close a run and move its job to `state`."""
+    ) -> list[str]:
+        """Close a run and move its job to `state`.
+
+        A terminal state settles the job's dependents in the same transaction (see
+        `settle_dependents`); returns the ids of the dependents that were canceled.
+        """
 
     @abstractmethod
     def job_state(self, job_id: str) -> str | None: ...
@@ -147,11 +198,73 @@ class Store(ABC):
 
     @abstractmethod
     def cancel_waiting_job(self, job_id: str, now: float) -> dict:
-        """Cancel a pending or retry-waiting job; StoreError if it is in any other state."""
+        """Cancel a pending or retry-waiting job; StoreError if it is in any other state.
+
+        The record returned carries `canceled_dependents`: ids of jobs that waited on
+        this one and were canceled with it.
+        """
 
     @abstractmethod
-    def retry_dead_jobs(self, job_id: str | None, now: float) -> list[str]:
-        """Move one dead job (or every dead job when job_id is None) back to pending."""
+    def settle_dependents(self, seq: int, job_id: str, state: str, now: float) -> list[str]:
+        """A job reached a terminal state: unblock its dependents (completed) or cancel
+        them, and theirs in turn (dead, canceled). Returns the ids canceled."""
+
+    @abstractmethod
+    def retry_dead_jobs(
+        self,
+        job_id: str | None,
+        now: float,
+        queue: str | None = None,
+        since: float | None = None,
+    ) -> list[str]:
+        """Move one dead job (or every dead job when job_id is None, optionally only of
+        `queue` and dead since `since`) back to pending with fresh retries."""
+
+    @abstractmethod
+    def retry_job(self, job_id: str, now: float) -> dict:
+        """Run a finished (completed, dead or canceled) job again, keeping its history."""
+
+    @abstractmethod
+    def edit_job(self, job_id: str, changes: dict, now: float) -> dict:
+        """Change command, priority, run_at or queue of a job that has not started."""
+
+    @abstractmethod
+    def purge_jobs(
+        self, state: str, finished_before: float, queue: str | None, limit: int
+    ) -> tuple[int, list[str]]:
+        """Delete up to `limit` jobs in a terminal state that finished before the given
+        time; returns how many, and the log files of their runs (for the caller to remove)."""
+
+    # Queues
+    @abstractmethod
+    def queue_settings(self) -> dict[str, dict]:
+        """Stored settings of every configured queue: concurrency, priority, paused, on_finish."""
+
+    @abstractmethod
+    def set_queue(self, name: str, changes: dict) -> dict:
+        """Create or change a queue's settings; returns them."""
+
+    @abstractmethod
+    def queue_overview(self, now: float) -> list[dict]:
+        """Every queue that has settings or jobs: settings, counts by state, oldest due age."""
+
+    @abstractmethod
+    def queue_counts(self, queue: str) -> dict[str, int]: ...
+
+    # Schedules
+    @abstractmethod
+    def add_schedule(self, schedule: Schedule, replace: bool) -> None: ...
+    @abstractmethod
+    def get_schedules(self, name: str | None = None) -> list[Schedule]: ...
+    @abstractmethod
+    def remove_schedule(self, name: str) -> None: ...
+    @abstractmethod
+    def update_schedule(self, name: str, changes: dict) -> None:
+        """Set paused, fired_through, next_fire or last_job of a schedule."""
+
+    @abstractmethod
+    def next_schedule_fire(self) -> float | None:
+        """The earliest next fire time of the schedules that are not paused."""
 
     # Identity and retention
     @abstractmethod

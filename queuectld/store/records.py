@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from protocol.times import to_iso
 from queuectld.procutil import signal_name
 
@@ -25,6 +27,9 @@ def job_record(row: tuple) -> dict:
         finished_at,
         exit_code,
         last_error,
+        unique_key,
+        after,
+        blocked,
     ) = row
     return {
         "id": job_id,
@@ -43,6 +48,9 @@ def job_record(row: tuple) -> dict:
         "finished_at": to_iso(finished_at),
         "exit_code": exit_code,
         "last_error": last_error,
+        "unique_key": unique_key,
+        "after": json.loads(after) if after else [],
+        "dependencies_left": blocked,
     }
 
 

@@ -83,7 +83,88 @@ MIGRATIONS: list[str] = [
     END;
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
-    # 2: crash safety, retention and job identity
+]
+
+# 2: control over what runs when: named queues with limits and pauses, dependencies,
+# unique keys, recurring schedules. Appended, never merged into migration 1, so
+# existing databases upgrade in place.
+MIGRATIONS.append(
+    """
+    -- How many of a job's dependencies have not completed yet; only 0 is claimable.
+    ALTER TABLE jobs ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+    -- The job's dependencies as given at enqueue (a JSON array of ids), for display.
+    ALTER TABLE jobs ADD COLUMN after TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    -- At most one live job per key. The store inserts with ON CONFLICT DO NOTHING
+    -- against this index, so uniqueness never depends on a check-then-insert.
+    CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('pending', 'failed', 'processing');
+    -- Claiming works queue by queue (limits and pauses are per queue), walking each
+    -- queue's claimable jobs by priority, then due time. Superseded the global indexes.
+    DROP INDEX IF EXISTS jobs_due;
+    DROP INDEX IF EXISTS jobs_next_due;
+    CREATE INDEX jobs_due_in_queue ON jobs (queue, priority DESC, run_at, seq)
+        WHERE state IN ('pending', 'failed') AND blocked = 0;
+    CREATE INDEX jobs_next_due_in_queue ON jobs (queue, run_at)
+        WHERE state IN ('pending', 'failed') AND blocked = 0;
+    -- dep_seq must complete before job_seq may run.
+    CREATE TABLE job_deps (
+        dep_seq INTEGER NOT NULL,
+        job_seq INTEGER NOT NULL,
+        PRIMARY KEY (dep_seq, job_seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_deps_of_job ON job_deps (job_seq);
+    -- Settings of named queues; a queue without a row has the defaults.
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        concurrency INTEGER NOT NULL DEFAULT 0,
+        priority INTEGER NOT NULL DEFAULT 0,
+        paused INTEGER NOT NULL DEFAULT 0,
+        on_finish TEXT
+    ) WITHOUT ROWID;
+    -- Per-queue counts kept by triggers: claiming reads the running count of a queue
+    -- and `queue list` its counts by state without scanning the jobs table.
+    CREATE TABLE queue_counts (
+        queue TEXT NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (queue, state)
+    ) WITHOUT ROWID;
+    INSERT INTO queue_counts (queue, state, n)
+        SELECT queue, state, count(*) FROM jobs GROUP BY queue, state;
+    CREATE TRIGGER jobs_queue_count_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+            ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER jobs_queue_count_update AFTER UPDATE OF state, queue ON jobs
+        WHEN OLD.state <> NEW.state OR OLD.queue <> NEW.queue BEGIN
+        UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+        INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+            ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER jobs_queue_count_delete AFTER DELETE ON jobs BEGIN
+        UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+    END;
+    -- Recurring jobs. fired_through: every fire time up to it has been handled
+    -- (enqueued or skipped by the catch-up policy); next_fire: the first one after it.
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        catch_up TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        job BLOB NOT NULL,
+        env_id INTEGER NOT NULL REFERENCES environments (id),
+        created_at REAL NOT NULL,
+        fired_through REAL NOT NULL,
+        next_fire REAL NOT NULL,
+        last_job TEXT
+    ) WITHOUT ROWID;
+    """
+)
+
+# 3: crash safety, retention and job identity.
+MIGRATIONS.append(
     """
     -- One random id per store: part of the marker a run's processes carry, so a
     -- restarted daemon finds its own orphans and never another home's.
@@ -94,7 +175,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN run_gid INTEGER;
     -- Retention walks finished jobs oldest first; the DLQ (dead) is not pruned.
     CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed', 'canceled');
+    ALTER TABLE schedules ADD COLUMN run_uid INTEGER;
+    ALTER TABLE schedules ADD COLUMN run_gid INTEGER;
     -- Pruning drops environments no job refers to.
     CREATE INDEX jobs_env ON jobs (env_id);
-    """,
-]
+    """
+)

@@ -25,11 +25,15 @@ from queuectld.store.base import (
 )
 from queuectld.store.records import job_record, run_record
 from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
+from queuectld.store.sqlite_control import ControlMixin
+from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
+from queuectld.store.sqlite_schedules import ScheduleMixin
 
 WAITING = "('pending', 'failed')"
 JOB_COLUMNS = (
     "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "
-    "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error"
+    "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
+    "unique_key, after, blocked"
 )
 _UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
 
@@ -49,7 +53,7 @@ def _unavailable(exc: sqlite3.Error) -> Exception:
     return exc
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
     def __init__(self, path: str | os.PathLike, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         if not self.path.exists():
@@ -193,6 +197,10 @@ class SQLiteStore(Store):
     # -- jobs ------------------------------------------------------------
 
     def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
+        return self.insert_jobs(jobs, now, "ignore").ids
+
+    def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
+        """The fast path for a batch with no dependencies and no unique keys."""
         rows = []
         ids = []
         seen: set[str] = set()
@@ -243,16 +251,19 @@ class SQLiteStore(Store):
         return found or ["?"]
 
     def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
+        # Which jobs is decided per queue (limits, pauses) in the same transaction.
+        seqs = self._claimable_seqs(now, limit)
+        if not seqs:
+            return []
+        rank = {seq: index for index, seq in enumerate(seqs)}
         rows = self.conn.execute(
-            "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = :now, "
-            "updated_at = :now WHERE seq IN ("
-            f"  SELECT seq FROM jobs WHERE state IN {WAITING} AND run_at <= :now"
-            "   ORDER BY priority DESC, run_at, seq LIMIT :limit) "
+            "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = ?, "
+            f"updated_at = ? WHERE seq IN ({','.join('?' * len(seqs))}) AND {CLAIMABLE} "
             "RETURNING seq, id, command, queue, attempts, max_retries, timeout, runs, "
             "env_id, env, priority, run_at, run_uid, run_gid",
-            {"now": now, "limit": limit},
+            (now, now, *seqs),
         ).fetchall()
-        rows.sort(key=lambda r: (-r[10], r[11], r[0]))
+        rows.sort(key=lambda r: rank[r[0]])
         self.conn.executemany(
             "INSERT INTO runs (job_seq, run, started_at, outcome) VALUES (?, ?, ?, 'running')",
             [(r[0], r[7], now) for r in rows],
@@ -295,11 +306,6 @@ class SQLiteStore(Store):
             )
         return claimed
 
-    def next_due_time(self) -> float | None:
-        return self.conn.execute(
-            f"SELECT min(run_at) FROM jobs WHERE state IN {WAITING}"
-        ).fetchone()[0]
-
     def record_run_process(
         self, seq: int, run: int, worker: int, pid: int, pid_started: float, now: float
     ) -> None:
@@ -322,7 +328,7 @@ class SQLiteStore(Store):
         signal: int | None = None,
         error: str | None = None,
         log_path: str | None = None,
-    ) -> None:
+    ) -> list[str]:
         self.conn.execute(
             "UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, error = ?, "
             "counted = ?, log_path = ? WHERE job_seq = ? AND run = ?",
@@ -335,6 +341,10 @@ class SQLiteStore(Store):
             "WHERE seq = ?",
             (state, int(counted), now, run_at, now if terminal else None, exit_code, error, seq),
         )
+        if not terminal:
+            return []
+        job_id = self.conn.execute("SELECT id FROM jobs WHERE seq = ?", (seq,)).fetchone()[0]
+        return self.settle_dependents(seq, job_id, state, now)
 
     def running_attempts(self) -> list[RunningAttempt]:
         rows = self.conn.execute(
@@ -367,8 +377,10 @@ class SQLiteStore(Store):
         if row is None:
             raise StoreError("not_found", f"no job {job_id!r}")
         seq, runs, state = row
+        if runs == 0:
+            raise StoreError("not_found", f"job {job_id!r} has not run yet (it is {state})")
         run = run or runs
-        if run < 1 or run > runs:
+        if run > runs:
             raise StoreError("not_found", f"job {job_id!r} has no run {run}")
         path = self.conn.execute(
             "SELECT log_path FROM runs WHERE job_seq = ? AND run = ?", (seq, run)
@@ -397,14 +409,15 @@ class SQLiteStore(Store):
         return dict(self.conn.execute("SELECT state, n FROM job_counts").fetchall())
 
     def cancel_waiting_job(self, job_id: str, now: float) -> dict:
-        changed = self.conn.execute(
+        row = self.conn.execute(
             "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
-            f"last_error = 'canceled by user' WHERE id = ? AND state IN {WAITING}",
+            f"last_error = 'canceled by user' WHERE id = ? AND state IN {WAITING} RETURNING seq",
             (now, now, job_id),
-        ).rowcount
-        if not changed:
+        ).fetchall()
+        if not row:
             self._raise_for_state(job_id, "cancel")
-        return self.get_job(job_id, history=False)
+        canceled = self.settle_dependents(row[0][0], job_id, "canceled", now)
+        return {**self.get_job(job_id, history=False), "canceled_dependents": canceled}
 
     def _raise_for_state(self, job_id: str, action: str) -> None:
         row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -416,20 +429,39 @@ class SQLiteStore(Store):
         row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row[0] if row else None
 
-    def retry_dead_jobs(self, job_id: str | None, now: float) -> list[str]:
+    def retry_dead_jobs(
+        self,
+        job_id: str | None,
+        now: float,
+        queue: str | None = None,
+        since: float | None = None,
+    ) -> list[str]:
+        # OR IGNORE: a dead job whose unique key a live job holds now stays dead (and
+        # listed); retrying it by id says why.
         sql = (
-            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
-            "finished_at = NULL WHERE state = 'dead'"
+            "UPDATE OR IGNORE jobs SET state = 'pending', attempts = 0, run_at = ?, "
+            "updated_at = ?, finished_at = NULL WHERE state = 'dead'"
         )
-        params: tuple = (now, now)
-        if job_id is not None:
-            sql += " AND id = ?"
-            params += (job_id,)
+        params: list = [now, now]
+        for clause, value in (
+            ("id = ?", job_id),
+            ("queue = ?", queue),
+            ("finished_at >= ?", since),
+        ):
+            if value is not None:
+                sql += f" AND {clause}"
+                params.append(value)
         ids = [r[0] for r in self.conn.execute(sql + " RETURNING id", params).fetchall()]
         if job_id is not None and not ids:
-            row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self.conn.execute(
+                "SELECT state, unique_key FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
             if row is None:
                 raise StoreError("not_found", f"no job {job_id!r}")
+            if row[0] == "dead":
+                raise StoreError(
+                    "conflict", f"job {job_id!r}: its unique key {row[1]!r} is held by a live job"
+                )
             raise StoreError("conflict", f"job {job_id!r} is {row[0]}, not in the DLQ")
         return ids
 
@@ -494,12 +526,15 @@ class SQLiteStore(Store):
                 )
             ]
             self.conn.execute(f"DELETE FROM runs WHERE job_seq IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM job_deps WHERE job_seq IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM job_deps WHERE dep_seq IN ({marks})", chunk)
             self.conn.execute(f"DELETE FROM jobs WHERE seq IN ({marks})", chunk)
             for env_id in envs:
                 unused = self.conn.execute(
                     "DELETE FROM environments WHERE id = ? "
-                    "AND NOT EXISTS (SELECT 1 FROM jobs WHERE env_id = ?)",
-                    (env_id, env_id),
+                    "AND NOT EXISTS (SELECT 1 FROM jobs WHERE env_id = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM schedules WHERE env_id = ?)",
+                    (env_id, env_id, env_id),
                 ).rowcount
                 if unused:
                     self._env_ids.clear()

@@ -1,0 +1,141 @@
+"""Commands that steer jobs after they were enqueued: retry, edit, purge, and
+`worker drain|resume`."""
+
+from __future__ import annotations
+
+import click
+
+from protocol.times import parse_iso, to_iso
+from queuectl_client.cli import workers
+from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.parse import parse_duration
+
+FINISHED_STATES = ("completed", "dead", "canceled")
+
+
+def register(cli: click.Group) -> None:
+    for command in (retry, edit, purge):
+        cli.add_command(command)
+    workers.worker.add_command(drain)
+    workers.worker.add_command(resume)
+
+
+@click.command()
+@click.argument("job_id")
+@pass_settings
+def retry(settings: Settings, job_id: str) -> None:
+    """Run a finished job (completed, dead or canceled) again; its history is kept.
+
+    \b
+    Example:
+      queuectl retry job1
+    """
+    job = settings.client().retry(job_id)
+    click.echo(f"{job['id']}: {job['state']}")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--command", "-c", help="New shell command.")
+@click.option("--priority", type=int, help="New priority.")
+@click.option("--run-at", help="New start time (ISO 8601; local time without offset).")
+@click.option("--delay", type=click.FloatRange(min=0), help="Start S seconds from now.")
+@click.option("--queue", help="Move to this queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changed job as JSON.")
+@pass_settings
+def edit(
+    settings: Settings,
+    job_id: str,
+    command: str | None,
+    priority: int | None,
+    run_at: str | None,
+    delay: float | None,
+    queue: str | None,
+    as_json: bool,
+) -> None:
+    """Change a pending job before it starts (refused once it has started).
+
+    \b
+    Examples:
+      queuectl edit job1 --priority 10
+      queuectl edit job1 --command 'make test-fast' --queue ci
+    """
+    changes: dict = {"command": command, "priority": priority, "delay": delay, "queue": queue}
+    if run_at is not None:
+        if delay is not None:
+            fail("give --run-at or --delay, not both", EXIT_USAGE)
+        try:
+            changes["run_at"] = to_iso(parse_iso(run_at))
+        except ValueError:
+            fail(f"--run-at: {run_at!r} is not an ISO 8601 time", EXIT_USAGE)
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        fail("give at least one of --command, --priority, --run-at, --delay, --queue", EXIT_USAGE)
+    job = settings.client().edit(job_id, **changes)
+    if as_json:
+        print_json(job)
+    else:
+        click.echo(f"{job['id']}: {job['state']}, queue {job['queue']}, priority {job['priority']}")
+
+
+@click.command()
+@click.option(
+    "--state",
+    type=click.Choice(FINISHED_STATES),
+    required=True,
+    help="Which finished jobs to delete.",
+)
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    help="Only jobs that finished longer ago than this (90s, 15m, 12h, 7d, 2w).",
+)
+@click.option("--queue", help="Only jobs of this queue.")
+@pass_settings
+def purge(settings: Settings, state: str, older_than: str, queue: str | None) -> None:
+    """Delete finished jobs, their history and their logs.
+
+    \b
+    Example:
+      queuectl purge --state completed --older-than 7d
+    """
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        fail(f"--older-than: {exc}", EXIT_USAGE)
+    count = settings.client().purge(state, seconds, queue)
+    click.echo(f"purged {count} {state} job(s)")
+
+
+@click.command()
+@click.option("--wait", is_flag=True, help="Return once no job is running any more.")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up waiting after S seconds.")
+@pass_settings
+def drain(settings: Settings, wait: bool, timeout: float | None) -> None:
+    """Start no new job; running jobs finish; enqueues are still accepted (for deploys).
+
+    The drain persists across daemon restarts until `worker resume` or `worker start`.
+
+    \b
+    Example:
+      queuectl worker drain --wait
+    """
+    result = settings.client().drain(wait=wait, timeout=timeout)
+    running = result["running"]
+    if wait and running:
+        fail(f"draining; {running} job(s) still running after {timeout:g} s")
+    click.echo(f"draining: no new jobs start; {running} job(s) running")
+
+
+@click.command()
+@pass_settings
+def resume(settings: Settings) -> None:
+    """End a drain: jobs start again.
+
+    \b
+    Example:
+      queuectl worker resume
+    """
+    settings.client().resume_workers()
+    click.echo("workers resumed: jobs start again")

@@ -1,0 +1,139 @@
+"""Ops on recurring jobs: schedule_add, schedule_list, schedule_remove,
+schedule_pause, schedule_resume."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import validate_job_spec
+from protocol.times import to_iso
+from queuectld.peers import CURRENT_PEER
+from queuectld.runas import public_environ, run_identity
+from queuectld.schedules import (
+    CATCH_UP_POLICIES,
+    DEFAULT_CATCH_UP,
+    TEMPLATE_FORBIDDEN,
+    ScheduleError,
+    check_cron,
+    check_name,
+    check_tz,
+    next_fire,
+)
+from queuectld.store import Store
+from queuectld.store.base import Schedule
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+
+async def schedule_add(daemon: Daemon, args: dict) -> dict:
+    catch_up = args.get("catch_up") or DEFAULT_CATCH_UP
+    if catch_up not in CATCH_UP_POLICIES:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"schedule_add: catch_up must be one of {', '.join(CATCH_UP_POLICIES)}, "
+            f"not {catch_up!r}",
+        )
+    tz = args.get("tz") or "UTC"
+    try:
+        name = check_name(args["name"])
+        cron = check_cron(args["cron"])
+        check_tz(tz)
+    except ScheduleError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"schedule_add: {exc}") from None
+    job = validate_job_spec(args["job"])
+    for field in TEMPLATE_FORBIDDEN:
+        if field in job:
+            raise ProtocolError(
+                ErrorCode.INVALID_JOB,
+                f"schedule job: field {field!r} is not allowed (the schedule sets it)",
+            )
+    if len(job["command"].encode()) > daemon.config["max-command-bytes"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"schedule job: command exceeds max-command-bytes {daemon.config['max-command-bytes']}",
+        )
+    now = daemon.scheduler.clock.now()
+    environ = args.get("environ")
+    schedule = Schedule(
+        name=name,
+        cron=cron,
+        tz=tz,
+        catch_up=catch_up,
+        paused=False,
+        job=job,
+        cwd=args.get("cwd") or "/",
+        environ=public_environ(dict(os.environ) if environ is None else environ),
+        created_at=now,
+        fired_through=now,  # firings start after the schedule exists
+        next_fire=next_fire(cron, tz, now),
+    )
+    # Its jobs run as whoever added it, as enqueued jobs do (see runas.py).
+    schedule.run_uid, schedule.run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
+    await daemon.runner.call(Store.add_schedule, schedule, bool(args.get("replace")))
+    daemon.scheduler.wake()
+    return _record(schedule)
+
+
+async def schedule_list(daemon: Daemon, args: dict) -> dict:
+    schedules = await daemon.runner.call(Store.get_schedules)
+    return {"schedules": [_record(s) for s in schedules]}
+
+
+async def schedule_remove(daemon: Daemon, args: dict) -> dict:
+    await daemon.runner.call(Store.remove_schedule, args["name"])
+    daemon.scheduler.wake()
+    return {"name": args["name"], "removed": True}
+
+
+async def schedule_pause(daemon: Daemon, args: dict) -> dict:
+    await daemon.runner.call(Store.update_schedule, args["name"], {"paused": True})
+    daemon.scheduler.wake()
+    return await _one(daemon, args["name"])
+
+
+async def schedule_resume(daemon: Daemon, args: dict) -> dict:
+    [schedule] = await daemon.runner.call(Store.get_schedules, args["name"])
+    if schedule.paused:
+        # Firings that fell in the pause are not caught up: resuming starts afresh.
+        now = daemon.scheduler.clock.now()
+        changes = {
+            "paused": False,
+            "fired_through": now,
+            "next_fire": next_fire(schedule.cron, schedule.tz, now),
+        }
+        await daemon.runner.call(Store.update_schedule, args["name"], changes)
+        daemon.scheduler.wake()
+    return await _one(daemon, args["name"])
+
+
+async def _one(daemon: Daemon, name: str) -> dict:
+    [schedule] = await daemon.runner.call(Store.get_schedules, name)
+    return _record(schedule)
+
+
+def _record(schedule: Schedule) -> dict:
+    return {
+        "name": schedule.name,
+        "cron": schedule.cron,
+        "tz": schedule.tz,
+        "catch_up": schedule.catch_up,
+        "paused": schedule.paused,
+        "job": schedule.job,
+        "cwd": schedule.cwd,
+        "created_at": to_iso(schedule.created_at),
+        "next_fire": None if schedule.paused else to_iso(schedule.next_fire),
+        "fired_through": to_iso(schedule.fired_through),
+        "last_job": schedule.last_job,
+    }
+
+
+HANDLERS = {
+    "schedule_add": schedule_add,
+    "schedule_list": schedule_list,
+    "schedule_remove": schedule_remove,
+    "schedule_pause": schedule_pause,
+    "schedule_resume": schedule_resume,
+}

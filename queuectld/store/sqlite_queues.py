@@ -1,0 +1,177 @@
+"""Named queues in the SQLite store: their settings, their counts, and which of
+their jobs may be claimed now.
+
+Claiming goes queue by queue so that a paused queue, or one at its concurrency
+limit, costs nothing however many jobs it holds: only queues that may start a
+job are looked at, and each is read through the `jobs_due_in_queue` index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from protocol.messages import JOB_STATES
+from queuectld.store.base import StoreError
+
+WAITING = "('pending', 'failed')"
+# A claimable job: waiting for its time (or a retry) and for no dependency.
+CLAIMABLE = f"state IN {WAITING} AND blocked = 0"
+QUEUE_DEFAULTS = {"concurrency": 0, "priority": 0, "paused": False, "on_finish": None}
+QUEUE_FIELDS = tuple(QUEUE_DEFAULTS)
+# Distinct priority levels read one by one per queue before falling back to one
+# ordered scan; see _due_in_queue.
+MAX_PRIORITY_LEVELS = 32
+
+
+class QueueMixin:
+    conn: sqlite3.Connection
+
+    # -- settings ----------------------------------------------------------
+
+    def queue_settings(self) -> dict[str, dict]:
+        rows = self.conn.execute(
+            "SELECT name, concurrency, priority, paused, on_finish FROM queues"
+        ).fetchall()
+        return {
+            name: {
+                "concurrency": concurrency,
+                "priority": priority,
+                "paused": bool(paused),
+                "on_finish": on_finish,
+            }
+            for name, concurrency, priority, paused, on_finish in rows
+        }
+
+    def set_queue(self, name: str, changes: dict) -> dict:
+        unknown = set(changes) - set(QUEUE_FIELDS)
+        if unknown:
+            raise StoreError("bad_request", f"unknown queue setting {sorted(unknown)[0]!r}")
+        self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
+        for key, value in changes.items():
+            if key == "paused":
+                value = int(bool(value))
+            # Column names come from QUEUE_FIELDS, never from the caller.
+            self.conn.execute(f"UPDATE queues SET {key} = ? WHERE name = ?", (value, name))
+        return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
+
+    # -- counts --------------------------------------------------------------
+
+    def queue_counts(self, queue: str) -> dict[str, int]:
+        counts = dict.fromkeys(JOB_STATES, 0)
+        counts.update(
+            self.conn.execute(
+                "SELECT state, n FROM queue_counts WHERE queue = ?", (queue,)
+            ).fetchall()
+        )
+        return counts
+
+    def queue_overview(self, now: float) -> list[dict]:
+        settings = self.queue_settings()
+        counts: dict[str, dict[str, int]] = {}
+        for queue, state, n in self.conn.execute(
+            "SELECT queue, state, n FROM queue_counts WHERE n > 0"
+        ):
+            counts.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[state] = n
+        overview = []
+        for name in sorted(set(settings) | set(counts)):
+            queue_settings = {**QUEUE_DEFAULTS, **settings.get(name, {})}
+            queue_counts = counts.get(name, dict.fromkeys(JOB_STATES, 0))
+            oldest = self._earliest_claimable(name)
+            overview.append(
+                {
+                    "name": name,
+                    "jobs": queue_counts,
+                    "running": queue_counts["processing"],
+                    "concurrency": queue_settings["concurrency"],
+                    "priority": queue_settings["priority"],
+                    "paused": queue_settings["paused"],
+                    "on_finish": queue_settings["on_finish"],
+                    "oldest_due_age": (
+                        round(now - oldest, 3) if oldest is not None and oldest <= now else None
+                    ),
+                }
+            )
+        return overview
+
+    # -- claiming ------------------------------------------------------------
+
+    def _open_queues(self) -> list[tuple[str, int, int]]:
+        """(name, room, queue priority) of each queue with waiting jobs that may start one.
+
+        room is how many more jobs it may run now (None when it has no limit).
+        """
+        settings = self.queue_settings()
+        running = dict(
+            self.conn.execute(
+                "SELECT queue, n FROM queue_counts WHERE state = 'processing'"
+            ).fetchall()
+        )
+        waiting = self.conn.execute(
+            f"SELECT DISTINCT queue FROM queue_counts WHERE state IN {WAITING} AND n > 0"
+        ).fetchall()
+        open_queues = []
+        for (name,) in waiting:
+            queue = settings.get(name, QUEUE_DEFAULTS)
+            if queue["paused"]:
+                continue
+            room = None
+            if queue["concurrency"]:
+                room = queue["concurrency"] - running.get(name, 0)
+                if room <= 0:
+                    continue
+            open_queues.append((name, room, queue["priority"]))
+        return open_queues
+
+    def _claimable_seqs(self, now: float, limit: int) -> list[int]:
+        """The seqs to claim, best first: queue priority, job priority, due time, age."""
+        candidates = []
+        for name, room, queue_priority in self._open_queues():
+            take = limit if room is None else min(room, limit)
+            for priority, run_at, seq in self._due_in_queue(name, now, take):
+                candidates.append((-queue_priority, -priority, run_at, seq))
+        candidates.sort()
+        return [candidate[3] for candidate in candidates[:limit]]
+
+    def _due_in_queue(self, queue: str, now: float, limit: int) -> list[tuple]:
+        """Up to `limit` due jobs of a queue in claim order.
+
+        The index is ordered by priority first, so a plain ordered scan with
+        `run_at <= now` would walk every not-yet-due job of a higher priority
+        (a million delayed jobs, say) before reaching a due one. Instead each
+        priority level present is visited with a range scan on run_at: cost per
+        level is a seek, whatever the number of delayed jobs.
+        """
+        level = self.conn.execute(
+            f"SELECT max(priority) FROM jobs WHERE queue = ? AND {CLAIMABLE}", (queue,)
+        ).fetchone()[0]
+        rows: list[tuple] = []
+        for _ in range(MAX_PRIORITY_LEVELS):
+            if level is None or len(rows) >= limit:
+                return rows
+            rows += self.conn.execute(
+                f"SELECT priority, run_at, seq FROM jobs WHERE queue = ? AND {CLAIMABLE} "
+                "AND priority = ? AND run_at <= ? ORDER BY run_at, seq LIMIT ?",
+                (queue, level, now, limit - len(rows)),
+            ).fetchall()
+            level = self.conn.execute(
+                f"SELECT max(priority) FROM jobs WHERE queue = ? AND {CLAIMABLE} AND priority < ?",
+                (queue, level),
+            ).fetchone()[0]
+        if level is not None and len(rows) < limit:
+            # Very many distinct priorities: finish with one ordered scan.
+            rows += self.conn.execute(
+                f"SELECT priority, run_at, seq FROM jobs WHERE queue = ? AND {CLAIMABLE} "
+                "AND priority <= ? AND run_at <= ? ORDER BY priority DESC, run_at, seq LIMIT ?",
+                (queue, level, now, limit - len(rows)),
+            ).fetchall()
+        return rows
+
+    def _earliest_claimable(self, queue: str) -> float | None:
+        return self.conn.execute(
+            f"SELECT min(run_at) FROM jobs WHERE queue = ? AND {CLAIMABLE}", (queue,)
+        ).fetchone()[0]
+
+    def next_due_time(self) -> float | None:
+        times = [self._earliest_claimable(name) for name, _, _ in self._open_queues()]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
