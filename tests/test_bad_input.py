@@ -3,6 +3,7 @@ within a bounded time, and the daemon keeps serving everyone else."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -264,3 +265,19 @@ def test_the_client_library_reconnects_after_the_daemon_closed_its_idle_connecti
         first = client.status()["daemon"]["pid"]
         time.sleep(2.5)  # beyond client-timeout: the daemon has closed this connection
         assert client.status()["daemon"]["pid"] == first
+
+
+def test_listing_jobs_with_huge_commands_pages_instead_of_overflowing_a_frame(daemon):
+    command = "echo " + "x" * (120 * 1024)  # just under max-command-bytes
+    with daemon.client() as client:
+        for start in range(0, 100, 20):
+            batch = range(start, start + 20)
+            client.enqueue(*({"id": f"huge{i}", "command": command} for i in batch))
+        # 100 jobs of 120 KiB would be a 12 MiB answer: the daemon pages it instead.
+        page = client.call("list_jobs", limit=1000)
+        assert 0 < len(page["jobs"]) < 100 and page["next"] is not None
+        jobs = client.list_jobs()
+    assert [j["id"] for j in jobs] == [f"huge{i}" for i in range(100)]
+    listed = daemon.cli("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 100

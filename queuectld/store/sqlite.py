@@ -35,6 +35,9 @@ JOB_COLUMNS = (
     "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
     "unique_key, after, blocked"
 )
+# Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
+PAGE_BYTES = 4 * 1024 * 1024
+PAGE_ROW_OVERHEAD = 512
 _UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
 
 
@@ -403,6 +406,14 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
         ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
+        # A page must fit in one answer frame whatever the jobs hold (a command may be
+        # 128 KiB): stop early, the cursor says where the next page starts.
+        size = 0
+        for count, row in enumerate(rows):
+            size += PAGE_ROW_OVERHEAD + sum(len(v) for v in row if isinstance(v, str))
+            if size > PAGE_BYTES and count > 0:
+                rows, more = rows[:count], True
+                break
         return [job_record(r) for r in rows], (rows[-1][0] if more else None)
 
     def count_by_state(self) -> dict[str, int]:
