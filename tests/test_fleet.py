@@ -13,11 +13,14 @@ from tests.test_lifecycle import wait_state
 
 
 def worker_pids(daemon) -> list[int]:
-    return [
-        c.pid
-        for c in psutil.Process(daemon.pid).children()
-        if "queuectld.worker" in " ".join(c.cmdline())
-    ]
+    pids = []
+    for child in psutil.Process(daemon.pid).children():
+        try:
+            if "queuectld.worker" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:
+            pass  # a retired worker not yet reaped (a zombie) or already gone
+    return pids
 
 
 def test_scale_up_and_down(daemon):
