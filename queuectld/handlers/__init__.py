@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.handlers import dlq, fleet, jobs, output, session, settings
+from queuectld.handlers import completion, dlq, fleet, jobs, output, session, settings, stats
 from queuectld.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ TABLE: dict[str, Handler] = {
     **fleet.HANDLERS,
     **settings.HANDLERS,
     **output.HANDLERS,
+    **stats.HANDLERS,
+    **completion.HANDLERS,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ from queuectld.store import Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.dlq")
 
 
 async def dlq_list(daemon: Daemon, args: dict) -> dict:
@@ -23,6 +26,12 @@ async def dlq_retry(daemon: Daemon, args: dict) -> dict:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_retry: give either 'id' or 'all'")
     ids = await daemon.runner.call(Store.retry_dead_jobs, job_id, time.time())
     daemon.dispatcher.kick()
+    daemon.telemetry.changed()
+    log.info(
+        "requeued %d job(s) from the DLQ",
+        len(ids),
+        extra={"event": "dlq_retry", "count": len(ids), "job": job_id},
+    )
     return {"ids": ids}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from queuectld.store import NewJob, Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.jobs")
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
@@ -41,6 +44,8 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     ]
     ids = await daemon.runner.call(Store.add_jobs, jobs, now)
     daemon.dispatcher.kick()
+    daemon.telemetry.jobs_enqueued(job.queue for job in jobs)
+    log.debug("enqueued %d job(s)", len(ids), extra={"event": "enqueued", "count": len(ids)})
     return {"ids": ids}
 
 
@@ -117,6 +122,10 @@ async def cancel(daemon: Daemon, args: dict) -> dict:
         return await get_job(daemon, {"id": job_id})
     record = await daemon.runner.call(Store.cancel_waiting_job, job_id, time.time())
     daemon.events.job_changed(job_id, "canceled")
+    daemon.telemetry.changed()
+    log.info(
+        "job %s canceled before it ran", job_id, extra={"event": "job_canceled", "job": job_id}
+    )
     return record
 
 

@@ -83,4 +83,10 @@ MIGRATIONS: list[str] = [
     END;
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 2: when each attempt became due (its wait is started_at - due_at), and an index
+    # so that `stats` reads only the runs that ended in its window.
+    """
+    ALTER TABLE runs ADD COLUMN due_at REAL;
+    CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
+    """,
 ]
