@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import job_rows
 
@@ -40,10 +41,11 @@ def dlq_list(settings: Settings, limit: int | None, as_json: bool) -> None:
 
 
 @dlq.command("retry")
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, shell_complete=complete_job_ids(("dead",)))
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the requeued ids.")
 @pass_settings
-def dlq_retry(settings: Settings, job_id: str | None, retry_all: bool) -> None:
+def dlq_retry(settings: Settings, job_id: str | None, retry_all: bool, as_json: bool) -> None:
     """Send a dead job (or all of them) back to pending with fresh retries.
 
     \b
@@ -54,6 +56,9 @@ def dlq_retry(settings: Settings, job_id: str | None, retry_all: bool) -> None:
     if (job_id is None) == (not retry_all):
         fail("give a JOB_ID or --all", EXIT_USAGE)
     ids = settings.client().dlq_retry(job_id, all=retry_all)
+    if as_json:
+        print_json(ids)
+        return
     for retried in ids:
         click.echo(retried)
     if retry_all:
