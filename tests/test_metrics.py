@@ -192,7 +192,7 @@ def test_stats_queries_read_the_window_through_the_index_not_the_whole_table(tmp
             row[-1]
             for row in conn.execute("EXPLAIN QUERY PLAN " + query.format(queue_filter=""), params)
         )
-        assert "USING INDEX runs_finished" in plan, plan
+        assert "USING COVERING INDEX runs_finished" in plan, plan
         assert "SCAN r" not in plan, plan
     stats = store.run_stats(now)
     assert list(stats["queues"]) == ["new"]
