@@ -11,8 +11,15 @@ from queuectld import __version__
 from queuectld.logsetup import FORMATS, LEVELS, configure
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad flags get one line, like every other error; --help has the rest."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="queuectld",
         description="The queuectl daemon: owns the job store and runs the worker fleet.",
         epilog=(

@@ -133,6 +133,12 @@ def test_startup_errors_are_one_line_in_the_chosen_format(home):
     )
     assert bad.returncode == 2
     assert bad.stderr == "queuectld: --metrics: port 'http' is not a number\n"
+    bad_format = subprocess.run(
+        [*run, "--log-format", "xml"], capture_output=True, text=True, env=env
+    )
+    assert bad_format.returncode == 2
+    assert bad_format.stderr.startswith("queuectld: argument --log-format: invalid choice: 'xml'")
+    assert len(bad_format.stderr.splitlines()) == 1
     # A second daemon on the same home refuses; in JSON the refusal is JSON too.
     first = subprocess.Popen([*run], stderr=subprocess.DEVNULL, env=env)
     try:
