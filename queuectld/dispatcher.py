@@ -20,6 +20,7 @@ from queuectld.procutil import describe_exit, is_same_process, kill_group
 from queuectld.store import ClaimedJob, Store
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor, Worker
+from queuectld.telemetry import Telemetry
 
 log = logging.getLogger("queuectld.dispatch")
 
@@ -47,8 +48,10 @@ class Dispatcher:
         config: Config,
         events: JobEvents,
         log_dir: Path,
+        telemetry: Telemetry | None = None,
     ):
         self.loop = loop
+        self.telemetry = telemetry or Telemetry()
         self.runner = runner
         self.supervisor = supervisor
         self.config = config
@@ -139,13 +142,26 @@ class Dispatcher:
                 "log_max": self.config["log-max-bytes"],
             },
         )
+        waited = run.started - job.due_at if job.due_at is not None else 0.0
         log.info(
-            "job %s started on worker %d (attempt %d, run %d)",
+            "job %s started on worker %d (attempt %d of %d, queue %s, waited %.3f s)",
             job.id,
             worker.id,
             job.attempts + 1,
-            job.run,
+            job.max_retries + 1,
+            job.queue,
+            waited,
+            extra={
+                "event": "job_started",
+                "job": job.id,
+                "attempt": job.attempts + 1,
+                "run": job.run,
+                "queue": job.queue,
+                "worker": worker.id,
+                "waited": round(waited, 6),
+            },
         )
+        self.telemetry.job_started(job.queue, waited)
 
     def _put_back(self, job: ClaimedJob) -> None:
         self._write(
@@ -238,10 +254,8 @@ class Dispatcher:
         )
         future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
         duration = now - run.started
-        if state == "completed":
-            log.info("job %s completed in %.3f s", job.id, duration)
-        else:
-            log.info("job %s %s after %.3f s (%s) -> %s", job.id, outcome, duration, error, state)
+        _log_finish(job, state, outcome, counted, duration, report, run_at, now)
+        self.telemetry.job_finished(job.queue, state, counted, duration)
 
     def _finished(
         self, future: asyncio.Future, job: ClaimedJob, state: str, run_at: float | None
@@ -286,6 +300,56 @@ class Dispatcher:
         """Wait for every write already issued (before the store closes)."""
         while self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+def _log_finish(
+    job: ClaimedJob,
+    state: str,
+    outcome: str | None,
+    counted: bool,
+    duration: float,
+    report: dict,
+    run_at: float | None,
+    now: float,
+) -> None:
+    """One line per finished attempt; its level says how much it deserves attention."""
+    attempt = job.attempts + 1
+    exit_code = report.get("exit_code")
+    error = report.get("error")
+    fields = {
+        "event": f"job_{state}" if counted else f"job_{outcome}",
+        "job": job.id,
+        "attempt": attempt,
+        "queue": job.queue,
+        "duration": round(duration, 6),
+        "exit_code": exit_code,
+        "outcome": outcome,
+        "state": state,
+    }
+    if error:
+        fields["error"] = error
+    if state == "completed":
+        log.info(
+            "job %s completed in %.3f s (attempt %d, exit code 0)",
+            job.id, duration, attempt, extra=fields,
+        )  # fmt: skip
+    elif state == "failed":
+        retry_in = (run_at or now) - now
+        fields["retry_in"] = round(retry_in, 3)
+        log.warning(
+            "job %s failed after %.3f s (attempt %d of %d: %s); retry in %.3g s",
+            job.id, duration, attempt, job.max_retries + 1, error, retry_in, extra=fields,
+        )  # fmt: skip
+    elif state == "dead":
+        log.error(
+            "job %s is dead after %d attempt(s): %s (last run %.3f s); moved to the DLQ",
+            job.id, attempt, error, duration, extra=fields,
+        )  # fmt: skip
+    else:  # canceled, or interrupted and requeued: not an attempt that counts
+        log.info(
+            "job %s %s after %.3f s (%s) -> %s",
+            job.id, outcome, duration, error, state, extra=fields,
+        )  # fmt: skip
 
 
 def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:

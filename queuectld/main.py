@@ -8,13 +8,24 @@ import sys
 
 from protocol.paths import data_home, socket_path
 from queuectld import __version__
+from queuectld.logsetup import FORMATS, LEVELS, configure
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad flags get one line, like every other error; --help has the rest."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="queuectld",
         description="The queuectl daemon: owns the job store and runs the worker fleet.",
-        epilog="Example: queuectld --home /var/lib/queuectl --workers 4",
+        epilog=(
+            "Example: queuectld --home /var/lib/queuectl --workers 4 "
+            "--metrics 127.0.0.1:9464 --log-format json"
+        ),
     )
     parser.add_argument(
         "--home", help="data home (default: $QUEUECTL_HOME or $XDG_STATE_HOME/queuectl)"
@@ -29,7 +40,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="start with this many workers instead of the stored target",
     )
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=LEVELS,
+        help="least severe events logged to stderr (default: info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=FORMATS,
+        help="text lines, or one JSON object per line (default: text)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client; "
+        "port 0 picks a free port; off by default)",
     )
     parser.add_argument("--version", action="version", version=f"queuectld {__version__}")
     # For tests only: the scheduler's clock starts at ISO-TIME and runs SPEED times as
@@ -40,11 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure(args.log_level, args.log_format)
     from queuectld.daemon import Daemon, StartupError
     from queuectld.schedules import Clock
 
@@ -57,13 +80,37 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers is not None and args.workers < 0:
         print("queuectld: --workers must be 0 or more", file=sys.stderr)
         sys.exit(2)
+    metrics_address = None
+    if args.metrics is not None:
+        from queuectld.metrics import parse_address
+
+        try:
+            metrics_address = parse_address(args.metrics)
+        except ValueError as exc:
+            _fail(args, f"--metrics: {exc}", 2)
     try:
-        Daemon(home, socket_path(home, args.socket), workers=args.workers, clock=clock).run()
+        Daemon(
+            home,
+            socket_path(home, args.socket),
+            workers=args.workers,
+            clock=clock,
+            metrics_address=metrics_address,
+        ).run()
     except StartupError as exc:
-        print(f"queuectld: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _fail(args, str(exc), 1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> None:
+    """One line on stderr; in the log's own format, so a JSON log stays all JSON."""
+    if args.log_format == "json":
+        logging.getLogger("queuectld").error(
+            "cannot start: %s", message, extra={"event": "startup_failed"}
+        )
+    else:
+        print(f"queuectld: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

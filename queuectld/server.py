@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -48,6 +49,12 @@ class Server:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if len(self.connections) >= self.max_connections:
+            log.warning(
+                "refused a connection from %s: %d connections already open",
+                _describe_peer(writer),
+                len(self.connections),
+                extra={"event": "connection_refused", "client": _describe_peer(writer)},
+            )
             await self._send(
                 writer,
                 error_response(None, ProtocolError(ErrorCode.TOO_LARGE, "too many connections")),
@@ -58,6 +65,11 @@ class Server:
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            # close() cancels open connections at shutdown. Ending the task normally
+            # matters on Python < 3.12, whose stream protocol calls task.exception()
+            # on a cancelled task and logs a spurious error with a traceback.
             pass
         finally:
             self.connections.discard(task)
@@ -77,10 +89,19 @@ class Server:
                 code = (
                     ErrorCode.TOO_LARGE if isinstance(exc, FrameTooLarge) else ErrorCode.BAD_REQUEST
                 )
+                log.warning(
+                    "dropped client %s: bad frame: %s",
+                    _describe_peer(writer),
+                    exc,
+                    extra={"event": "client_bad_frame", "client": _describe_peer(writer)},
+                )
                 await self._send(writer, error_response(None, ProtocolError(code, str(exc))))
                 return
             for message in messages:
-                await self._send(writer, await self.answer(message))
+                response = await self.answer(message)
+                if not response.get("ok"):
+                    _log_refusal(writer, message, response)
+                await self._send(writer, response)
 
     async def answer(self, message: dict) -> dict:
         raw_id = message.get("id")
@@ -103,3 +124,46 @@ class Server:
     async def _send(self, writer: asyncio.StreamWriter, response: dict) -> None:
         writer.write(pack_frame(response))
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+
+
+def _log_refusal(writer: asyncio.StreamWriter, message: Any, response: dict) -> None:
+    """One line per request answered with an error; internal errors are logged in answer()."""
+    error = response.get("error") or {}
+    if error.get("code") == ErrorCode.INTERNAL.value:
+        return
+    op = message.get("op") if isinstance(message, dict) else None
+    peer = _describe_peer(writer)
+    log.info(
+        "request %s from %s refused: %s: %s",
+        op if isinstance(op, str) else "?",
+        peer,
+        error.get("code"),
+        error.get("message"),
+        extra={
+            "event": "request_refused",
+            "op": op if isinstance(op, str) else None,
+            "client": peer,
+            "code": error.get("code"),
+            "error": error.get("message"),
+        },
+    )
+
+
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def _describe_peer(writer: asyncio.StreamWriter) -> str:
+    """'pid 123 uid 1000' for a local client (SO_PEERCRED), else its address."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return "unknown client"
+    if sock.family == socket.AF_UNIX:
+        try:
+            pid, uid, _ = _PEERCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            )
+            return f"pid {pid} uid {uid}"
+        except OSError:
+            return "local client"
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)

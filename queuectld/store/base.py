@@ -82,6 +82,7 @@ class ClaimedJob:
     run: int
     cwd: str
     environ: dict[str, str]
+    due_at: float | None = None  # when this attempt became due: its wait is start - due_at
 
 
 @dataclass
@@ -258,6 +259,19 @@ class Store(ABC):
     @abstractmethod
     def next_schedule_fire(self) -> float | None:
         """The earliest next fire time of the schedules that are not paused."""
+
+    # Figures for people watching (stats, live view, shell completion)
+    @abstractmethod
+    def run_stats(self, now: float, queue: str | None = None) -> dict:
+        """Throughput, success and timing of attempts that ended recently (see stats op)."""
+
+    @abstractmethod
+    def next_waiting_jobs(self, limit: int) -> list[dict]:
+        """Pending and retry-waiting jobs, soonest due first."""
+
+    @abstractmethod
+    def job_ids_with_prefix(self, prefix: str, states: list[str] | None, limit: int) -> list[str]:
+        """Job ids starting with `prefix` (in these states), in id order."""
 
     # Settings
     @abstractmethod
