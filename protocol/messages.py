@@ -50,7 +50,7 @@ OPS: dict[str, dict[str, Field]] = {
     },
     "get_job": {"id": Field("str", required=True)},
     "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
-    "status": {},
+    "status": {"next": Field("int", minimum=0), "processes": Field("bool")},
     "cancel": {"id": Field("str", required=True)},
     "dlq_list": {"queue": Field("str"), **_PAGE},
     "dlq_retry": {
@@ -78,6 +78,12 @@ OPS: dict[str, dict[str, Field]] = {
     },
     "shutdown": {"now": Field("bool")},
     **CONTROL_OPS,
+    "stats": {"queue": Field("str", nonempty=True)},
+    "complete_ids": {
+        "prefix": Field("str"),
+        "states": Field("str_list"),
+        "limit": Field("int", minimum=1),
+    },
 }
 
 

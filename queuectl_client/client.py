@@ -6,8 +6,12 @@
         client.wait([job_id])
 
 The client never touches the database; everything goes through the daemon's
-socket. When no daemon answers on the local socket it starts one (unless told
-not to), like gpg-agent.
+socket. Which socket: the one named by `socket`/QUEUECTL_SOCKET, else the one in
+the data home (`home`/QUEUECTL_HOME, else ~/.local/state/queuectl). When
+neither a home nor a socket was named and no personal daemon answers, the
+system daemon's socket (/run/queuectl/queuectld.sock, systemd/queuectld.socket)
+is used if it exists; only when there is none does the client start a personal
+daemon (unless told not to), like gpg-agent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from protocol.errors import ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
 from protocol.messages import request
-from protocol.paths import data_home, socket_path
+from protocol.paths import data_home, is_explicit, socket_path, system_socket_path
 from queuectl_client.control import ControlOps
 
 # Variables that belong to the client's connection and must not reach jobs.
@@ -54,6 +58,8 @@ class Client(ControlOps):
         self.token = token or os.environ.get("QUEUECTL_TOKEN") or None
         self.token_file = token_file or os.environ.get("QUEUECTL_TOKEN_FILE") or None
         self.tls_ca = tls_ca or os.environ.get("QUEUECTL_TLS_CA") or None
+        # Only a client told nothing may wander to the system daemon's socket.
+        self.may_use_system_socket = not is_explicit(home, socket)
         if autostart is None:
             autostart = os.environ.get("QUEUECTL_NO_AUTOSTART", "") in ("", "0")
         self.autostart = autostart and self.connect_url is None
@@ -74,6 +80,8 @@ class Client(ControlOps):
         try:
             self._sock = self._open()
         except OSError as first_error:
+            if self._use_system_daemon():
+                return self
             if not self.autostart or isinstance(first_error, PermissionError):
                 reason = first_error.strerror or first_error
                 if isinstance(first_error, PermissionError):
@@ -92,11 +100,28 @@ class Client(ControlOps):
             self._sock = self._open()
         return self
 
-    def _open(self) -> socket.socket:
+    def _use_system_daemon(self) -> bool:
+        """Connect to the system daemon's socket when it exists (systemd listens there)."""
+        if not self.may_use_system_socket:
+            return False
+        system = system_socket_path()
+        if not system.is_socket():
+            return False
+        try:
+            self._sock = self._open(system)
+        except OSError as exc:
+            raise DaemonUnreachable(
+                f"no daemon answers on {self.socket_path}, and the system daemon's socket "
+                f"{system} refuses the connection ({exc.strerror or exc})"
+            ) from None
+        self.socket_path = system
+        return True
+
+    def _open(self, path: os.PathLike | None = None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.connect_timeout)
-            sock.connect(str(self.socket_path))
+            sock.connect(str(path or self.socket_path))
             sock.settimeout(None)
         except OSError:
             sock.close()
@@ -265,8 +290,18 @@ class Client(ControlOps):
             if after is None or (limit is not None and len(jobs) >= limit):
                 return jobs
 
-    def status(self) -> dict:
-        return self.call("status")
+    def status(self, next: int | None = None, processes: bool | None = None) -> dict:
+        """Counts, fleet and daemon; `next` adds the N soonest waiting jobs, `processes`
+        every worker with its job's CPU time and memory."""
+        return self.call("status", next=next, processes=processes)
+
+    def stats(self, queue: str | None = None) -> dict:
+        return self.call("stats", queue=queue)
+
+    def complete_ids(
+        self, prefix: str = "", states: list[str] | None = None, limit: int | None = None
+    ) -> list[str]:
+        return self.call("complete_ids", prefix=prefix, states=states, limit=limit)["ids"]
 
     def cancel(self, job_id: str) -> dict:
         return self.call("cancel", id=job_id)

@@ -1,9 +1,10 @@
 """The daemon: owns the data home, the store, the server and the fleet.
 
 Start-up order matters: lock the data home (one daemon per home), open the
-store, recover runs a dead predecessor left behind, then listen, then start
-workers. Stopping runs the other way and flushes every store write before
-the store closes.
+store, start the metrics endpoint, recover runs a dead predecessor left
+behind, then listen (on a socket of our own, or on the one systemd passed),
+then start workers, and only then tell systemd READY=1. Stopping runs the
+other way and flushes every store write before the store closes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import socket
 import time
 from pathlib import Path
 
+from protocol.messages import JOB_STATES
+from queuectld import __version__, activation, sdnotify
 from queuectld.config import Config
 from queuectld.dispatcher import Dispatcher
 from queuectld.events import JobEvents
@@ -28,11 +31,13 @@ from queuectld.peers import UnixAccess
 from queuectld.retention import Retention
 from queuectld.schedules import Clock, Scheduler
 from queuectld.server import Server
+from queuectld.service_manager import ServiceManager
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor
 from queuectld.survivors import kill_run, run_marker
 from queuectld.tcp import TcpSettings
+from queuectld.telemetry import Telemetry
 
 log = logging.getLogger("queuectld")
 
@@ -86,6 +91,7 @@ class Daemon:
         tcp: TcpSettings | None = None,
         allow_root: bool = False,
         clock: Clock | None = None,
+        metrics_address: tuple[str, int] | None = None,
     ):
         self.home = home
         self.clock = clock or Clock()
@@ -94,11 +100,24 @@ class Daemon:
         self.socket_group = socket_group
         self.tcp = tcp
         self.allow_root = allow_root
+        self.metrics_address = metrics_address
+        self.metrics = None  # a PrometheusMetrics once serving
+        self.socket_activated = False
         self.started_at = time.time()
         self.stopping = False
         self.stop_now = False
         self._stop_requested: asyncio.Event | None = None
         self.lock = HomeLock(home / LOCK_NAME)
+        self.telemetry = Telemetry()
+        # Taken now, before anything can spawn a child that would inherit them.
+        try:
+            self.passed_sockets = activation.passed_sockets()
+        except activation.ActivationError as exc:
+            raise StartupError(f"socket activation: {exc}") from None
+        activation.forget_environment()
+        self.service: ServiceManager | None = None
+        self._notify_env = {name: os.environ.get(name) for name in sdnotify.NOTIFY_VARIABLES}
+        sdnotify.forget_environment()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -123,6 +142,7 @@ class Daemon:
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
+        self.loop = loop
         self._stop_requested = asyncio.Event()
         try:
             store = open_store(str(self.home / DB_NAME))
@@ -130,6 +150,17 @@ class Daemon:
             raise StartupError(f"cannot open the job store: {exc}") from None
         self.runner = StoreRunner(store, loop)
         self.runner.start()
+        try:
+            await self._start_serving(loop)
+        except BaseException:
+            if self.metrics is not None:
+                self.metrics.stop()
+            self.runner.stop()
+            raise
+        await self._stop_requested.wait()
+        await self._shutdown()
+
+    async def _start_serving(self, loop: asyncio.AbstractEventLoop) -> None:
         stored = await self.runner.call(Store.config_items)
         self.config = Config(stored)
         self.events = JobEvents()
@@ -137,7 +168,13 @@ class Daemon:
             loop, self._on_worker_message, self._on_worker_exit, self._on_worker_idle
         )
         self.dispatcher = Dispatcher(
-            loop, self.runner, self.supervisor, self.config, self.events, self.home / "logs"
+            loop,
+            self.runner,
+            self.supervisor,
+            self.config,
+            self.events,
+            self.home / "logs",
+            telemetry=self.telemetry,
         )
         self.dispatcher.instance = await self.runner.call(Store.instance_id)
         self.dispatcher.draining = stored.get(DRAINING_KEY) == "1"
@@ -156,17 +193,29 @@ class Daemon:
             lambda fired: self.dispatcher.kick(),
             self.clock,
         )
+        self.service = ServiceManager(
+            loop,
+            sdnotify.Notifier(self._notify_env.get("NOTIFY_SOCKET")),
+            self.current_figures,
+            lambda: self.runner.call(_store_ping),
+            sdnotify.watchdog_interval({k: v for k, v in self._notify_env.items() if v}),
+        )
+        self.telemetry.on_change(self.service.changed)
+        self._start_metrics()
         await self._recover_interrupted_runs()
+        self.unix_access = UnixAccess(self.socket_group)
         self.server = Server(
-            Handlers(self), self.config, UnixAccess(self.socket_group), self.tcp and self.tcp.token
+            Handlers(self), self.config, self.unix_access, self.tcp and self.tcp.token
         )
         try:
-            await self.server.listen_unix(self._bind_socket())
+            sockets = self._listening_sockets()
+            self._open_passed_socket_to_its_group()  # before the first accept
+            for sock in sockets:
+                await self.server.listen_unix(sock)
             if self.tcp is not None:
                 await self._listen_tcp()
-        except StartupError:
+        except BaseException:
             await self.server.close()
-            self.runner.stop()
             raise
         if os.geteuid() == 0:
             log.warning(
@@ -175,11 +224,12 @@ class Daemon:
                 "; jobs from TCP clients run as root (--allow-root)"
                 if self.allow_root
                 else "; jobs from TCP clients are refused (no --allow-root)",
+                extra={"event": "running_as_root", "allow_root": self.allow_root},
             )
         self.retention = Retention(self)
         self.retention.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
         target = self.workers_override
         if target is None:
             target = self.config["workers"]
@@ -187,13 +237,73 @@ class Daemon:
         self.dispatcher.kick()
         self.scheduler.wake()  # fires what came due while no daemon ran, then sleeps
         log.info(
-            "queuectld started (pid %d) on %s with %d workers",
+            "queuectld %s started (pid %d) on %s%s with %d worker(s), home %s",
+            __version__,
             os.getpid(),
             self.socket_path,
+            " (socket passed by systemd)" if self.socket_activated else "",
             target,
+            self.home,
+            extra={
+                "event": "daemon_started",
+                "pid": os.getpid(),
+                "version": __version__,
+                "socket": str(self.socket_path),
+                "socket_activated": self.socket_activated,
+                "workers": target,
+                "home": str(self.home),
+            },
         )
-        await self._stop_requested.wait()
-        await self._shutdown()
+        await self.service.ready()
+
+    def _start_metrics(self) -> None:
+        if self.metrics_address is None:
+            return
+        from queuectld.metrics import MetricsUnavailable, PrometheusMetrics
+
+        try:
+            metrics = PrometheusMetrics(self._metrics_snapshot)
+            host, port = metrics.start(*self.metrics_address)
+        except MetricsUnavailable as exc:
+            raise StartupError(str(exc)) from None
+        self.metrics = metrics
+        self.telemetry.metrics = metrics
+        log.info(
+            "serving Prometheus metrics on http://%s/metrics",
+            _host_port(host, port),
+            extra={"event": "metrics_listening", "host": host, "port": port},
+        )
+
+    async def current_figures(self) -> tuple[dict, dict]:
+        """(jobs by state, workers by state): what STATUS= and the gauges show."""
+        counts = await self.runner.call(Store.count_by_state)
+        jobs = {state: counts.get(state, 0) for state in JOB_STATES}
+        workers = self.supervisor.workers.values()
+        return jobs, {
+            "target": self.supervisor.target,
+            "alive": len(self.supervisor.workers),
+            "busy": sum(1 for w in workers if w.busy),
+            "idle": sum(1 for w in workers if w.idle),
+        }
+
+    def _metrics_snapshot(self) -> dict | None:
+        """Called from the metrics HTTP thread: ask the event loop, wait briefly."""
+        if self.loop.is_closed():
+            return None
+        future = asyncio.run_coroutine_threadsafe(self.current_figures(), self.loop)
+        try:
+            jobs, workers = future.result(timeout=5)
+        except Exception as exc:
+            log.warning("metrics scrape without job gauges: %s", exc or type(exc).__name__)
+            future.cancel()
+            return None
+        return {"jobs": jobs, "workers": workers}
+
+    def _on_stop_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        how = "at once" if self.stopping else "gracefully"
+        log.info("%s received: stopping %s", name, how, extra={"event": "signal", "signal": name})
+        self.request_stop()
 
     def request_stop(self, now: bool = False) -> None:
         """First call: graceful stop. A second call (or now=True): stop at once."""
@@ -204,13 +314,21 @@ class Daemon:
             self.stop_now = True
             for worker in self.supervisor.busy_workers():
                 self.dispatcher.interrupt_worker(worker)
+        if self.service is not None:
+            self.service.begin_stop(
+                "interrupting running jobs" if self.stop_now else "letting running jobs finish"
+            )
         if self._stop_requested is not None:
             self._stop_requested.set()
 
     async def _shutdown(self) -> None:
+        busy = len(self.supervisor.busy_workers())
+        how = "interrupting" if self.stop_now else "waiting for"
         log.info(
-            "stopping: %s",
-            "interrupting running jobs" if self.stop_now else "waiting for running jobs to finish",
+            "stopping: %s %d running job(s)",
+            how,
+            busy,
+            extra={"event": "daemon_stopping", "now": self.stop_now, "running": busy},
         )
         self.dispatcher.paused = True
         self.retention.stop()
@@ -222,12 +340,22 @@ class Daemon:
         await self.dispatcher.flush()
         await self.hooks.close()
         await self.server.close()
-        try:
-            self.socket_path.unlink()
-        except OSError:
-            pass  # gone already, or the file system turned read-only
+        if not self.socket_activated:
+            # A passed socket belongs to systemd, which keeps listening on it so that
+            # the next client starts us again; only our own socket file is removed.
+            try:
+                self.socket_path.unlink()
+            except OSError:
+                pass  # gone already, or the file system turned read-only
+        if self.metrics is not None:
+            self.metrics.stop()
+        self.service.close()
         self.runner.stop()
-        log.info("queuectld stopped")
+        log.info(
+            "queuectld stopped after %.1f s",
+            time.time() - self.started_at,
+            extra={"event": "daemon_stopped", "uptime": round(time.time() - self.started_at, 3)},
+        )
 
     # -- start-up steps ------------------------------------------------------
 
@@ -264,6 +392,7 @@ class Daemon:
                     len(killed),
                     orphan.id,
                     " ".join(map(str, killed)),
+                    extra={"event": "orphan_killed", "job": orphan.id, "pids": killed},
                 )
             await self.runner.call(
                 Store.finish_run,
@@ -277,7 +406,30 @@ class Daemon:
                 error="the daemon stopped while the job ran",
             )
         if orphans:
-            log.warning("requeued %d job(s) interrupted by a previous daemon", len(orphans))
+            log.warning(
+                "requeued %d job(s) interrupted by a previous daemon",
+                len(orphans),
+                extra={"event": "jobs_recovered", "count": len(orphans)},
+            )
+
+    def _listening_sockets(self) -> list[socket.socket]:
+        """The socket systemd passed (socket activation), or one we bind ourselves."""
+        if self.passed_sockets:
+            chosen = activation.control_sockets(self.passed_sockets)
+            if not chosen:
+                raise StartupError("systemd passed sockets, but none is a Unix stream socket")
+            self.socket_activated = True
+            path = chosen[0].sock.getsockname()
+            if isinstance(path, str) and path:
+                self.socket_path = Path(path)
+            for passed in chosen:
+                log.info(
+                    "listening on the socket passed by systemd: %s",
+                    passed.describe(),
+                    extra={"event": "socket_passed", "fd_name": passed.name},
+                )
+            return [passed.sock for passed in chosen]
+        return [self._bind_socket()]
 
     def _bind_socket(self) -> socket.socket:
         path = self.socket_path
@@ -300,6 +452,23 @@ class Daemon:
         sock.listen(512)
         sock.setblocking(False)
         return sock
+
+    def _open_passed_socket_to_its_group(self) -> None:
+        """A socket systemd passed was opened to a group by its unit (SocketGroup=,
+        SocketMode=0660): let that group in, as --socket-group would."""
+        if not self.socket_activated or self.socket_group is not None:
+            return
+        try:
+            info = self.socket_path.stat()
+        except OSError:
+            return
+        if info.st_mode & 0o060:
+            self.unix_access.socket_group = info.st_gid
+            log.info(
+                "members of group %d may use the socket passed by systemd",
+                info.st_gid,
+                extra={"event": "socket_group", "gid": info.st_gid},
+            )
 
     def _restrict_socket(self, path: Path) -> None:
         """0600 by default; with --socket-group, 0660 for that group, and its
@@ -326,3 +495,12 @@ class Daemon:
 
     def _on_worker_idle(self) -> None:
         self.dispatcher.kick()
+        self.telemetry.changed()
+
+
+def _store_ping(store: Store) -> None:
+    """A no-op run by the store thread: proves it still takes calls (for the watchdog)."""
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -21,6 +21,7 @@ from queuectld.store import ClaimedJob, Store, StoreUnavailable
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor, Worker
 from queuectld.survivors import RUN_MARKER, kill_run, run_marker
+from queuectld.telemetry import Telemetry
 
 log = logging.getLogger("queuectld.dispatch")
 
@@ -53,8 +54,10 @@ class Dispatcher:
         config: Config,
         events: JobEvents,
         log_dir: Path,
+        telemetry: Telemetry | None = None,
     ):
         self.loop = loop
+        self.telemetry = telemetry or Telemetry()
         self.runner = runner
         self.supervisor = supervisor
         self.config = config
@@ -151,13 +154,26 @@ class Dispatcher:
                 "gid": job.run_gid,
             },
         )
+        waited = run.started - job.due_at if job.due_at is not None else 0.0
         log.info(
-            "job %s started on worker %d (attempt %d, run %d)",
+            "job %s started on worker %d (attempt %d of %d, queue %s, waited %.3f s)",
             job.id,
             worker.id,
             job.attempts + 1,
-            job.run,
+            job.max_retries + 1,
+            job.queue,
+            waited,
+            extra={
+                "event": "job_started",
+                "job": job.id,
+                "attempt": job.attempts + 1,
+                "run": job.run,
+                "queue": job.queue,
+                "worker": worker.id,
+                "waited": round(waited, 6),
+            },
         )
+        self.telemetry.job_started(job.queue, waited)
 
     def _put_back(self, job: ClaimedJob) -> None:
         self._write(
@@ -256,10 +272,8 @@ class Dispatcher:
         )
         future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
         duration = now - run.started
-        if state == "completed":
-            log.info("job %s completed in %.3f s", job.id, duration)
-        else:
-            log.info("job %s %s after %.3f s (%s) -> %s", job.id, outcome, duration, error, state)
+        _log_finish(job, state, outcome, counted, duration, report, run_at, now)
+        self.telemetry.job_finished(job.queue, state, counted, duration)
 
     def _finished(
         self, future: asyncio.Future, job: ClaimedJob, state: str, run_at: float | None
@@ -360,6 +374,56 @@ class Dispatcher:
                 lost,
             )
         return lost
+
+
+def _log_finish(
+    job: ClaimedJob,
+    state: str,
+    outcome: str | None,
+    counted: bool,
+    duration: float,
+    report: dict,
+    run_at: float | None,
+    now: float,
+) -> None:
+    """One line per finished attempt; its level says how much it deserves attention."""
+    attempt = job.attempts + 1
+    exit_code = report.get("exit_code")
+    error = report.get("error")
+    fields = {
+        "event": f"job_{state}" if counted else f"job_{outcome}",
+        "job": job.id,
+        "attempt": attempt,
+        "queue": job.queue,
+        "duration": round(duration, 6),
+        "exit_code": exit_code,
+        "outcome": outcome,
+        "state": state,
+    }
+    if error:
+        fields["error"] = error
+    if state == "completed":
+        log.info(
+            "job %s completed in %.3f s (attempt %d, exit code 0)",
+            job.id, duration, attempt, extra=fields,
+        )  # fmt: skip
+    elif state == "failed":
+        retry_in = (run_at or now) - now
+        fields["retry_in"] = round(retry_in, 3)
+        log.warning(
+            "job %s failed after %.3f s (attempt %d of %d: %s); retry in %.3g s",
+            job.id, duration, attempt, job.max_retries + 1, error, retry_in, extra=fields,
+        )  # fmt: skip
+    elif state == "dead":
+        log.error(
+            "job %s is dead after %d attempt(s): %s (last run %.3f s); moved to the DLQ",
+            job.id, attempt, error, duration, extra=fields,
+        )  # fmt: skip
+    else:  # canceled, or interrupted and requeued: not an attempt that counts
+        log.info(
+            "job %s %s after %.3f s (%s) -> %s",
+            job.id, outcome, duration, error, state, extra=fields,
+        )  # fmt: skip
 
 
 def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:

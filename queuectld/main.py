@@ -8,13 +8,24 @@ import sys
 
 from protocol.paths import data_home, socket_path
 from queuectld import __version__
+from queuectld.logsetup import FORMATS, LEVELS, configure
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad flags get one line, like every other error; --help has the rest."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="queuectld",
         description="The queuectl daemon: owns the job store and runs the worker fleet.",
-        epilog="Example: queuectld --home /var/lib/queuectl --workers 4",
+        epilog=(
+            "Example: queuectld --home /var/lib/queuectl --workers 4 "
+            "--metrics 127.0.0.1:9464 --log-format json"
+        ),
     )
     parser.add_argument(
         "--home", help="data home (default: $QUEUECTL_HOME or $XDG_STATE_HOME/queuectl)"
@@ -29,7 +40,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="start with this many workers instead of the stored target",
     )
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=LEVELS,
+        help="least severe events logged to stderr (default: info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=FORMATS,
+        help="text lines, or one JSON object per line (default: text)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client; "
+        "port 0 picks a free port; off by default)",
     )
     access = parser.add_argument_group("access")
     access.add_argument(
@@ -59,11 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure(args.log_level, args.log_format)
     from queuectld.daemon import Daemon, StartupError
     from queuectld.schedules import Clock
 
@@ -76,24 +99,43 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers is not None and args.workers < 0:
         print("queuectld: --workers must be 0 or more", file=sys.stderr)
         sys.exit(2)
+    metrics_address = None
+    if args.metrics is not None:
+        from queuectld.metrics import parse_address
+
+        try:
+            metrics_address = parse_address(args.metrics)
+        except ValueError as exc:
+            _fail(args, f"--metrics: {exc}", 2)
     try:
         Daemon(
             home,
             socket_path(home, args.socket),
             workers=args.workers,
-            socket_group=_group_id(args.socket_group),
+            socket_group=_group_id(args, args.socket_group),
             tcp=_tcp(args),
             allow_root=args.allow_root,
             clock=clock,
+            metrics_address=metrics_address,
         ).run()
     except StartupError as exc:
-        print(f"queuectld: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _fail(args, str(exc), 1)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
-def _group_id(name: str | None) -> int | None:
+def _fail(args: argparse.Namespace, message: str, code: int) -> None:
+    """One line on stderr; in the log's own format, so a JSON log stays all JSON."""
+    if args.log_format == "json":
+        logging.getLogger("queuectld").error(
+            "cannot start: %s", message, extra={"event": "startup_failed"}
+        )
+    else:
+        print(f"queuectld: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _group_id(args: argparse.Namespace, name: str | None) -> int | None:
     if name is None:
         return None
     import grp
@@ -103,8 +145,7 @@ def _group_id(name: str | None) -> int | None:
     except KeyError:
         if name.isdigit():
             return int(name)
-        print(f"queuectld: --socket-group: no group named {name!r}", file=sys.stderr)
-        sys.exit(2)
+        _fail(args, f"--socket-group: no group named {name!r}", 2)
 
 
 def _tcp(args: argparse.Namespace):
@@ -112,14 +153,12 @@ def _tcp(args: argparse.Namespace):
 
     if args.listen is None:
         if args.token_file or args.tls_cert or args.tls_key:
-            print("queuectld: --token-file and --tls-* need --listen", file=sys.stderr)
-            sys.exit(2)
+            _fail(args, "--token-file and --tls-* need --listen", 2)
         return None
     try:
         return tcp_settings(args.listen, args.token_file, args.tls_cert, args.tls_key)
     except ListenError as exc:
-        print(f"queuectld: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(args, str(exc), 2)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class Peer:
 
     def describe(self) -> str:
         if self.kind == "unix":
-            return f"uid {self.uid} (pid {self.pid})"
+            return f"pid {self.pid} uid {self.uid}"
         return self.address
 
 

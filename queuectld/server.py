@@ -82,7 +82,11 @@ class Server:
             writer.close()
             return
         if not self.unix_access.allows(peer):
-            log.warning("refused a connection from %s", peer.describe())
+            log.warning(
+                "refused a connection from %s: not allowed to use this daemon",
+                peer.describe(),
+                extra={"event": "connection_unauthorized", "client": peer.describe()},
+            )
             await self._refuse(
                 writer, ErrorCode.UNAUTHORIZED, self.unix_access.refusal(peer)
             )
@@ -100,6 +104,12 @@ class Server:
     ) -> None:
         limit = self.config["max-connections"]
         if len(self.connections) >= limit:
+            log.warning(
+                "refused a connection from %s: %d connections already open",
+                peer.describe(),
+                len(self.connections),
+                extra={"event": "connection_refused", "client": peer.describe()},
+            )
             await self._refuse(
                 writer,
                 ErrorCode.UNAVAILABLE,
@@ -112,6 +122,11 @@ class Server:
         try:
             await self._serve(reader, writer, peer)
         except (ConnectionError, asyncio.TimeoutError, ssl.SSLError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # close() cancels open connections at shutdown. Ending the task normally
+            # matters on Python < 3.12, whose stream protocol calls task.exception()
+            # on a cancelled task and logs a spurious error with a traceback.
             pass
         finally:
             self.connections.discard(task)
@@ -155,6 +170,12 @@ class Server:
                     return
                 too_large = isinstance(exc, FrameTooLarge)
                 code = ErrorCode.TOO_LARGE if too_large else ErrorCode.BAD_REQUEST
+                log.warning(
+                    "dropped client %s: bad frame: %s",
+                    peer.describe(),
+                    exc,
+                    extra={"event": "client_bad_frame", "client": peer.describe()},
+                )
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
             if not await self._answer_all(writer, peer, messages, timeout):
@@ -172,7 +193,10 @@ class Server:
                 if not await self._authenticate(writer, peer, message):
                     return False
                 continue
-            await self._send(writer, await self.answer(message), timeout)
+            response = await self.answer(message)
+            if not response.get("ok"):
+                _log_refusal(peer, message, response)
+            await self._send(writer, response, timeout)
         return True
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
@@ -188,7 +212,11 @@ class Server:
             )
             return False
         if self.token is None or not token_matches(self.token, args.get("token")):
-            log.warning("refused a TCP client with a wrong token: %s", peer.address)
+            log.warning(
+                "refused a TCP client with a wrong token: %s",
+                peer.address,
+                extra={"event": "connection_unauthorized", "client": peer.address},
+            )
             await asyncio.sleep(BAD_TOKEN_DELAY)
             await self._send_error(writer, ErrorCode.UNAUTHORIZED, "wrong token", request_id)
             return False
@@ -243,3 +271,25 @@ def _close(writer: asyncio.StreamWriter) -> None:
         transport.abort()
     else:
         writer.close()
+
+
+def _log_refusal(peer: Peer, message: Any, response: dict) -> None:
+    """One line per request answered with an error; internal errors are logged in answer()."""
+    error = response.get("error") or {}
+    if error.get("code") == ErrorCode.INTERNAL.value:
+        return
+    op = message.get("op") if isinstance(message, dict) else None
+    log.info(
+        "request %s from %s refused: %s: %s",
+        op if isinstance(op, str) else "?",
+        peer.describe(),
+        error.get("code"),
+        error.get("message"),
+        extra={
+            "event": "request_refused",
+            "op": op if isinstance(op, str) else None,
+            "client": peer.describe(),
+            "code": error.get("code"),
+            "error": error.get("message"),
+        },
+    )

@@ -102,7 +102,12 @@ class Supervisor:
         self.workers[worker.id] = worker
         self._emptied.clear()
         self.loop.add_reader(parent.fileno(), self._on_readable, worker)
-        log.info("worker %d spawned (pid %d)", worker.id, worker.pid)
+        log.info(
+            "worker %d spawned (pid %d)",
+            worker.id,
+            worker.pid,
+            extra={"event": "worker_spawned", "worker": worker.id, "pid": worker.pid},
+        )
         return worker
 
     def retire(self, worker: Worker) -> None:
@@ -173,7 +178,12 @@ class Supervisor:
         try:
             messages = worker.decoder.feed(data)
         except FrameError as exc:
-            log.error("worker %d sent a bad frame (%s); killing it", worker.id, exc)
+            log.error(
+                "worker %d sent a bad frame (%s); killing it",
+                worker.id,
+                exc,
+                extra={"event": "worker_bad_frame", "worker": worker.id, "pid": worker.pid},
+            )
             self._kill_process(worker)
             return
         for message in messages:
@@ -204,10 +214,17 @@ class Supervisor:
             )
             return
         del self.workers[worker.id]
+        fields = {"worker": worker.id, "pid": worker.pid, "status": describe_exit(status)}
         if worker.retiring and not worker.busy:
-            log.info("worker %d exited", worker.id)
+            log.info("worker %d exited", worker.id, extra={"event": "worker_exited", **fields})
         else:
-            log.warning("worker %d (pid %d) died: %s", worker.id, worker.pid, describe_exit(status))
+            log.warning(
+                "worker %d (pid %d) died: %s",
+                worker.id,
+                worker.pid,
+                describe_exit(status),
+                extra={"event": "worker_died", **fields},
+            )
         self.on_exit(worker, status)
         if not self.workers:
             self._emptied.set()

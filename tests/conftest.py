@@ -52,7 +52,8 @@ class Daemon:
         env["QUEUECTL_HOME"] = str(self.home)
         env["QUEUECTL_NO_AUTOSTART"] = "1"
         env.pop("QUEUECTL_SOCKET", None)
-        # The daemon and the CLI must run this checkout's code, not an installed copy.
+        # The daemon, its workers and the CLI must run this checkout, not whatever
+        # copy of the package happens to be installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         return env
 

@@ -324,3 +324,48 @@ def test_a_root_daemon_refuses_tcp_jobs_without_allow_root(daemon_factory, token
     assert "unauthorized: this daemon runs as root" in result.stderr
     assert "--allow-root" in result.stderr
     wait_for(lambda: "jobs from TCP clients are refused" in daemon.log_text(), what="the warning")
+
+
+@ROOT_ONLY
+def test_a_socket_systemd_opened_to_a_group_lets_that_group_in(
+    daemon_factory, make_user, home, workdir
+):
+    """queuectld.socket has SocketGroup=queuectl and SocketMode=0660: its members
+    must get past the peer check without --socket-group."""
+    import grp
+    import shutil
+
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.skip("systemd-socket-activate is not installed")
+    group = make_user.group()
+    member = make_user(group=group)
+    outsider = make_user()
+    run_dir = Path(home.parent) / f"qctl-run-{secrets.token_hex(3)}"
+    run_dir.mkdir(mode=0o755)
+    os.chmod(run_dir, 0o755)
+    activated = run_dir / "queuectld.sock"
+    daemon = daemon_factory(start=False)
+    log = open(home / "daemon-test.log", "ab")  # noqa: SIM115 - owned by the process
+    proc = subprocess.Popen(
+        [activate, "--listen", str(activated), "--fdname=queuectld",
+         "-E", f"PYTHONPATH={Path(__file__).resolve().parent.parent}",
+         sys.executable, "-m", "queuectld", "--home", str(home), "--workers", "0"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    log.close()
+    daemon.proc = proc
+    daemon._remember(proc.pid)
+    try:
+        wait_for(activated.exists, what="the activator to listen")
+        os.chown(activated, 0, grp.getgrnam(group).gr_gid)  # what SocketGroup= does
+        os.chmod(activated, 0o660)
+        code, out, err = cli_as(member, daemon, "--socket", str(activated), "status", "--json")
+        assert code == 0, err
+        assert json.loads(out)["daemon"]["pid"] == proc.pid
+        os.chmod(activated, 0o666)  # even reachable, an outsider is refused by uid
+        code, _, err = cli_as(outsider, daemon, "--socket", str(activated), "status")
+        assert code == 1 and "unauthorized" in err
+    finally:
+        daemon.cleanup()
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -228,6 +228,9 @@ def test_every_command_has_help_with_an_example(daemon):
         ["daemon", "start"],
         ["daemon", "stop"],
         ["daemon", "status"],
+        ["stats"],
+        ["top"],
+        ["completion"],
     ]
     for command in commands:
         result = daemon.cli(*command, "--help")

@@ -19,7 +19,7 @@ def worker_pids(daemon) -> list[int]:
             if "queuectld.worker" in " ".join(child.cmdline()):
                 pids.append(child.pid)
         except psutil.Error:
-            pass  # a worker that just exited and is not reaped yet
+            pass  # a retired worker not yet reaped (a zombie) or already gone
     return pids
 
 

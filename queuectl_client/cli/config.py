@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from queuectl_client.cli.completion import complete_setting_keys
 from queuectl_client.cli.context import Settings, pass_settings, print_json
 from queuectl_client.cli.format import table
 
@@ -18,30 +19,40 @@ def config() -> None:
 
 
 @config.command("get")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_setting_keys)
+@click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "value": ...}.')
 @pass_settings
-def config_get(settings: Settings, key: str) -> None:
+def config_get(settings: Settings, key: str, as_json: bool) -> None:
     """Print one setting.
 
     \b
     Example:
       queuectl config get max-retries
     """
-    click.echo(_show(settings.client().config_get(key)))
+    value = settings.client().config_get(key)
+    if as_json:
+        print_json({"key": key, "value": value})
+        return
+    click.echo(_show(value))
 
 
 @config.command("set")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_setting_keys)
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "value": ...}.')
 @pass_settings
-def config_set(settings: Settings, key: str, value: str) -> None:
+def config_set(settings: Settings, key: str, value: str, as_json: bool) -> None:
     """Change a setting.
 
     \b
     Example:
       queuectl config set max-retries 5
     """
-    click.echo(f"{key} = {_show(settings.client().config_set(key, value))}")
+    parsed = settings.client().config_set(key, value)
+    if as_json:
+        print_json({"key": key, "value": parsed})
+        return
+    click.echo(f"{key} = {_show(parsed)}")
 
 
 @config.command("list")

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from queuectl_client.cli import terminal
 from queuectl_client.cli.context import (
     EXIT_UNREACHABLE,
     Settings,
@@ -15,6 +16,7 @@ from queuectl_client.cli.context import (
     print_json,
 )
 from queuectl_client.cli.format import duration
+from queuectl_client.cli.top import run_live_view, watch_options
 from queuectl_client.client import Client, DaemonUnreachable
 
 
@@ -25,20 +27,34 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--watch", "-w", is_flag=True, help="Live view, refreshed in place (as `top`).")
+@watch_options
 @pass_settings
-def status(settings: Settings, as_json: bool) -> None:
+def status(
+    settings: Settings, as_json: bool, watch: bool, interval: float, count: int | None
+) -> None:
     """Summary of jobs by state, the worker fleet and the daemon.
 
     \b
-    Example:
+    Examples:
       queuectl status --json
+      queuectl status --watch
     """
+    if watch:
+        run_live_view(settings, interval, count, as_json)
+        return
     result = settings.client().status()
     if as_json:
         print_json(result)
         return
     jobs, workers, info = result["jobs"], result["workers"], result["daemon"]
-    click.echo("jobs:    " + "  ".join(f"{state} {count}" for state, count in jobs.items()))
+    colour = terminal.colour_enabled()
+    click.echo(
+        "jobs:    "
+        + "  ".join(
+            terminal.paint_state(state, colour, f"{state} {count}") for state, count in jobs.items()
+        )
+    )
     click.echo(
         f"workers: {workers['alive']} alive (target {workers['target']}), "
         f"{workers['busy']} busy, {workers['idle']} idle"
@@ -58,8 +74,11 @@ def daemon() -> None:
     """Start, stop or query the daemon of this data home."""
 
 
-def _probe(settings: Settings) -> Client | None:
+def _probe(settings: Settings, personal: bool = False) -> Client | None:
+    """A connected client, or None; `personal` never falls back to the system daemon."""
     client = Client(home=settings.home, socket=settings.socket, autostart=False)
+    if personal:
+        client.may_use_system_socket = False
     try:
         client.connect()
         return client
@@ -68,23 +87,33 @@ def _probe(settings: Settings) -> Client | None:
 
 
 @daemon.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_settings
-def start(settings: Settings) -> None:
-    """Start the daemon in the background (if it is not running).
+def start(settings: Settings, as_json: bool) -> None:
+    """Start a daemon for your data home in the background (if it is not running).
+
+    A system daemon (systemd) is started by systemctl, not by this command.
 
     \b
     Example:
       queuectl daemon start
     """
-    running = _probe(settings)
+    running = _probe(settings, personal=True)
     if running is not None:
-        click.echo(f"queuectld already running (pid {running.hello()['pid']})")
+        pid = running.hello()["pid"]
+        if as_json:
+            print_json({"started": False, "pid": pid, "home": str(running.home)})
+        else:
+            click.echo(f"queuectld already running (pid {pid})")
         return
     from queuectl_client.autostart import start_daemon
 
     client = Client(home=settings.home, socket=settings.socket)
     pid = start_daemon(client.home, client.socket_path)
-    click.echo(f"queuectld started (pid {pid}) for {client.home}")
+    if as_json:
+        print_json({"started": True, "pid": pid, "home": str(client.home)})
+    else:
+        click.echo(f"queuectld started (pid {pid}) for {client.home}")
 
 
 @daemon.command()
@@ -92,8 +121,9 @@ def start(settings: Settings) -> None:
 @click.option(
     "--timeout", type=click.FloatRange(min=0), default=None, help="Give up waiting after S seconds."
 )
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_settings
-def stop(settings: Settings, now: bool, timeout: float | None) -> None:
+def stop(settings: Settings, now: bool, timeout: float | None, as_json: bool) -> None:
     """Stop the daemon: running jobs finish first unless --now.
 
     \b
@@ -102,7 +132,10 @@ def stop(settings: Settings, now: bool, timeout: float | None) -> None:
     """
     client = _probe(settings)
     if client is None:
-        click.echo("queuectld is not running")
+        if as_json:
+            print_json({"stopped": False, "running": False})
+        else:
+            click.echo("queuectld is not running")
         return
     pid = client.shutdown(now=now)["pid"]
     client.close()
@@ -111,7 +144,10 @@ def stop(settings: Settings, now: bool, timeout: float | None) -> None:
         if deadline is not None and time.monotonic() > deadline:
             fail(f"queuectld (pid {pid}) is still stopping after {timeout:g} s")
         time.sleep(0.05)
-    click.echo(f"queuectld (pid {pid}) stopped")
+    if as_json:
+        print_json({"stopped": True, "pid": pid})
+    else:
+        click.echo(f"queuectld (pid {pid}) stopped")
 
 
 def _alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import job_rows
 from queuectl_client.cli.parse import parse_since
@@ -41,7 +42,7 @@ def dlq_list(settings: Settings, limit: int | None, as_json: bool) -> None:
 
 
 @dlq.command("retry")
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, shell_complete=complete_job_ids(("dead",)))
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
 @click.option("--queue", help="With --all: only dead jobs of this queue.")
 @click.option(
@@ -49,6 +50,7 @@ def dlq_list(settings: Settings, limit: int | None, as_json: bool) -> None:
     metavar="TIME",
     help="With --all: only jobs that died since TIME (ISO 8601, or a duration ago: 1h, 2d).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the requeued ids.")
 @pass_settings
 def dlq_retry(
     settings: Settings,
@@ -56,6 +58,7 @@ def dlq_retry(
     retry_all: bool,
     queue: str | None,
     since: str | None,
+    as_json: bool,
 ) -> None:
     """Send a dead job (or all of them) back to pending with fresh retries.
 
@@ -75,6 +78,9 @@ def dlq_retry(
         except ValueError as exc:
             fail(f"--since: {exc}", EXIT_USAGE)
     ids = settings.client().dlq_retry(job_id, all=retry_all, queue=queue, since=since)
+    if as_json:
+        print_json(ids)
+        return
     for retried in ids:
         click.echo(retried)
     if retry_all:

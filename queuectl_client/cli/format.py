@@ -2,29 +2,59 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal
+
+from queuectl_client.cli import terminal
 
 
-def table(headers: Sequence[str], rows: list[Sequence[object]], stretch: int = -1) -> str:
-    """Columns sized to their content; column `stretch` is cut to fit the terminal."""
+def table(
+    headers: Sequence[str],
+    rows: list[Sequence[object]],
+    stretch: int = -1,
+    styles: dict[int, Callable[[str], str]] | None = None,
+    max_width: int | None | Literal["auto"] = "auto",
+) -> str:
+    """Columns sized to their content, fitted to the terminal width.
+
+    Column `stretch` gives up room first, then the widest others, never below
+    their header; a cut cell ends in '…'. In a pipe nothing is cut (see
+    terminal.width). `styles` colours the cells of a column after fitting, so
+    escape codes never count as width.
+    """
     cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    if rows and stretch is not None:
-        total = sum(widths) + 2 * (len(widths) - 1)
-        room = shutil.get_terminal_size((120, 24)).columns
-        index = stretch % len(widths)
-        if total > room:
-            widths[index] = max(len(headers[index]), widths[index] - (total - room))
+    room = terminal.width() if max_width == "auto" else max_width
+    if rows and room is not None:
+        _fit_widths(widths, headers, room, stretch % len(widths) if stretch is not None else None)
+    styles = styles or {}
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in cells:
-        fitted = [_fit(cell, w) for cell, w in zip(row, widths, strict=True)]
-        lines.append("  ".join(c.ljust(w) for c, w in zip(fitted, widths, strict=True)).rstrip())
+        parts = []
+        for i, (cell, w) in enumerate(zip(row, widths, strict=True)):
+            fitted = _fit(cell, w)
+            styled = styles[i](fitted) if i in styles else fitted
+            parts.append(styled + " " * (w - len(fitted)))
+        lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def _fit_widths(widths: list[int], headers: Sequence[str], room: int, first: int | None) -> None:
+    excess = sum(widths) + 2 * (len(widths) - 1) - room
+    order = ([first] if first is not None else []) + sorted(
+        (i for i in range(len(widths)) if i != first), key=lambda i: -widths[i]
+    )
+    for index in order:
+        if excess <= 0:
+            return
+        floor = max(len(headers[index]), 3)
+        give = min(excess, max(0, widths[index] - floor))
+        widths[index] -= give
+        excess -= give
 
 
 def _fit(text: str, width: int) -> str:
@@ -54,6 +84,7 @@ def local_time(iso: str | None) -> str:
 
 
 def job_rows(jobs: list[dict]) -> str:
+    colour = terminal.colour_enabled()
     rows = [
         (
             j["id"],
@@ -66,4 +97,8 @@ def job_rows(jobs: list[dict]) -> str:
         )
         for j in jobs
     ]
-    return table(("ID", "STATE", "TRIES", "PRI", "QUEUE", "UPDATED", "COMMAND"), rows)
+    return table(
+        ("ID", "STATE", "TRIES", "PRI", "QUEUE", "UPDATED", "COMMAND"),
+        rows,
+        styles={1: lambda text: terminal.paint_state(text.rstrip("…"), colour, text)},
+    )

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
-from protocol.messages import JOB_STATES
+from protocol.messages import JOB_STATES, TERMINAL_STATES
 from protocol.times import parse_iso, to_iso
+from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import job_rows, local_time, table
+from queuectl_client.cli.progress import Progress
 
 FILE_BATCH = 10_000
+# A file this large gets a progress bar (on a terminal), sent in smaller batches
+# so that the bar moves; 1 MiB is roughly 10,000 jobs.
+PROGRESS_MIN_BYTES = 1024 * 1024
+PROGRESS_BATCH = 1000
+# Waiting for this many jobs or more shows a progress bar (on a terminal).
+PROGRESS_MIN_JOBS = 10
+WAIT_STEP = 0.5
 
 
 def register(cli: click.Group) -> None:
@@ -31,8 +41,10 @@ def _parse_json(text: str, where: str) -> object:
         )
 
 
-def _read_jobs_file(handle) -> Iterator[dict]:
+def _read_jobs_file(handle, on_line: Callable[[int], None] | None = None) -> Iterator[dict]:
     for number, line in enumerate(handle, 1):
+        if on_line is not None:
+            on_line(len(line.encode()))
         if not line.strip():
             continue
         spec = _parse_json(line, f"line {number}")
@@ -72,6 +84,7 @@ def _read_jobs_file(handle) -> Iterator[dict]:
     type=click.Choice(["ignore", "error"]),
     help="When a live job holds the unique key: print its id (ignore, default) or fail.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the new ids.")
 @pass_settings
 def enqueue(
     settings: Settings,
@@ -89,6 +102,7 @@ def enqueue(
     after: str | None,
     unique_key: str | None,
     on_duplicate: str | None,
+    as_json: bool,
 ) -> None:
     """Add a job (JSON, --command or --file); print its id.
 
@@ -112,18 +126,7 @@ def enqueue(
         )
     client = settings.client()
     if jobs_file is not None:
-        total = 0
-        try:
-            batches = client.enqueue_many(
-                _read_jobs_file(jobs_file), batch_size=FILE_BATCH, on_duplicate=on_duplicate
-            )
-            for ids in batches:
-                total += len(ids)
-                click.echo("\n".join(ids))
-        except (Exception, SystemExit):
-            if total:
-                click.echo(f"queuectl: {total} job(s) were enqueued before the error", err=True)
-            raise
+        _enqueue_file(client, jobs_file, as_json, on_duplicate)
         return
     if job_json is not None:
         spec = _parse_json(job_json, "job")
@@ -156,10 +159,56 @@ def enqueue(
             spec["unique_key"] = unique_key
         specs = [spec]
     result = client.submit(*specs, on_duplicate=on_duplicate)
+    if as_json:
+        print_json(result["ids"])
+        return
     for job_id in result["ids"]:
         click.echo(job_id)
     for job_id in result["existing"]:
         click.echo(f"queuectl: job {job_id} holds that unique key; nothing new enqueued", err=True)
+
+
+def _enqueue_file(client, jobs_file, as_json: bool, on_duplicate: str | None) -> None:
+    size = _regular_file_size(jobs_file)
+    progress = Progress(size, "enqueue", unit=" bytes")
+    progress.enabled = progress.enabled and size is not None and size >= PROGRESS_MIN_BYTES
+    read = 0
+
+    def on_line(length: int) -> None:
+        nonlocal read
+        read += length
+        progress.update(read)
+
+    total = 0
+    all_ids: list[str] = []
+    batch = PROGRESS_BATCH if progress.enabled else FILE_BATCH
+    try:
+        with progress:
+            batches = client.enqueue_many(
+                _read_jobs_file(jobs_file, on_line), batch_size=batch, on_duplicate=on_duplicate
+            )
+            for ids in batches:
+                total += len(ids)
+                if as_json:
+                    all_ids.extend(ids)
+                else:
+                    click.echo("\n".join(ids))
+    except (Exception, SystemExit):
+        if total:
+            click.echo(f"queuectl: {total} job(s) were enqueued before the error", err=True)
+        raise
+    if as_json:
+        print_json(all_ids)
+
+
+def _regular_file_size(handle) -> int | None:
+    try:
+        info = os.fstat(handle.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    import stat
+
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -194,7 +243,7 @@ def list_jobs(
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids())
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 @pass_settings
 def show(settings: Settings, job_id: str, as_json: bool) -> None:
@@ -249,11 +298,14 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids())
 @click.option("--run", type=click.IntRange(min=1), help="Which run (default: the latest).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the job runs.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: the run and its output."
+)
 @pass_settings
-def logs(settings: Settings, job_id: str, run: int | None, follow: bool) -> None:
+def logs(settings: Settings, job_id: str, run: int | None, follow: bool, as_json: bool) -> None:
     """Print the captured output (stdout and stderr) of a job's run.
 
     \b
@@ -261,6 +313,11 @@ def logs(settings: Settings, job_id: str, run: int | None, follow: bool) -> None
       queuectl logs job1 -f
     """
     client = settings.client()
+    if as_json:
+        if follow:
+            fail("--json prints the output so far; it cannot be combined with -f", EXIT_USAGE)
+        _logs_json(client, job_id, run)
+        return
     offset = 0
     out = sys.stdout.buffer
     while True:
@@ -276,8 +333,29 @@ def logs(settings: Settings, job_id: str, run: int | None, follow: bool) -> None
             return
 
 
+def _logs_json(client, job_id: str, run: int | None) -> None:
+    offset, data, chunk = 0, b"", None
+    while True:
+        chunk = client.logs(job_id, run=run, offset=offset)
+        run = chunk["run"]
+        if not chunk["data"]:
+            break
+        data += chunk["data"]
+        offset = chunk["offset"]
+    print_json(
+        {
+            "id": job_id,
+            "run": chunk["run"],
+            "state": chunk["state"],
+            "running": chunk["running"],
+            "bytes": len(data),
+            "output": data.decode("utf-8", errors="replace"),
+        }
+    )
+
+
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids())
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final states as JSON.")
 @pass_settings
@@ -293,7 +371,13 @@ def wait(
       queuectl wait job1 job2 --timeout 60
     """
     started = time.monotonic()
-    result = settings.client().wait(list(job_ids), timeout=timeout)
+    client = settings.client()
+    ids = list(dict.fromkeys(job_ids))
+    progress = Progress(len(ids), "waiting", unit=" jobs")
+    if progress.enabled and len(ids) >= PROGRESS_MIN_JOBS:
+        result = _wait_with_progress(client, ids, timeout, progress)
+    else:
+        result = client.wait(ids, timeout=timeout)
     states = result["states"]
     if as_json:
         print_json(states)
@@ -306,10 +390,27 @@ def wait(
         sys.exit(1)
 
 
+def _wait_with_progress(client, ids: list[str], timeout: float | None, progress: Progress) -> dict:
+    """Wait in short steps so the bar can move; same result as one long wait."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with progress:
+        while True:
+            step = (
+                WAIT_STEP
+                if deadline is None
+                else max(0.0, min(WAIT_STEP, deadline - time.monotonic()))
+            )
+            result = client.wait(ids, timeout=step)
+            progress.update(sum(state in TERMINAL_STATES for state in result["states"].values()))
+            if result["done"] or (deadline is not None and time.monotonic() >= deadline):
+                return result
+
+
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids(("pending", "failed", "processing")))
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 @pass_settings
-def cancel(settings: Settings, job_id: str) -> None:
+def cancel(settings: Settings, job_id: str, as_json: bool) -> None:
     """Cancel a job: a waiting one never starts, a running one is killed. Never retried.
 
     \b
@@ -317,4 +418,7 @@ def cancel(settings: Settings, job_id: str) -> None:
       queuectl cancel job1
     """
     job = settings.client().cancel(job_id)
+    if as_json:
+        print_json(job)
+        return
     click.echo(f"{job['id']}: {job['state']}")

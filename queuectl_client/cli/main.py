@@ -11,7 +11,19 @@ import sys
 import click
 
 from protocol.errors import ProtocolError
-from queuectl_client.cli import config, control, daemon, dlq, jobs, queues, schedules, workers
+from queuectl_client.cli import (
+    completion,
+    config,
+    control,
+    daemon,
+    dlq,
+    jobs,
+    queues,
+    schedules,
+    stats,
+    top,
+    workers,
+)
 from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
 from queuectl_client.client import DaemonUnreachable
 
@@ -72,16 +84,27 @@ def cli(
     )
 
 
-for module in (jobs, workers, dlq, config, daemon, queues, control, schedules):
+for module in (jobs, workers, dlq, config, daemon, queues, control, schedules, stats, top,
+               completion):
     module.register(cli)
 
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        # A fixed name, so completion works however queuectl was started.
+        cli.main(
+            prog_name=completion.PROG_NAME,
+            complete_var=completion.COMPLETE_VAR,
+            standalone_mode=False,
+        )
     except click.exceptions.Abort:
         click.echo("queuectl: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other error; --help has the rest.
+        where = exc.ctx.command_path if exc.ctx is not None else "queuectl"
+        click.echo(f"queuectl: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.handlers import (
+    completion,
     control,
     dlq,
     fleet,
@@ -23,6 +24,7 @@ from queuectld.handlers import (
     schedules,
     session,
     settings,
+    stats,
 )
 from queuectld.store import StoreError, StoreUnavailable
 
@@ -42,6 +44,8 @@ TABLE: dict[str, Handler] = {
     **queues.HANDLERS,
     **control.HANDLERS,
     **schedules.HANDLERS,
+    **stats.HANDLERS,
+    **completion.HANDLERS,
 }
 
 

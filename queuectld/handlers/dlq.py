@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from queuectld.store import Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.dlq")
 
 
 async def dlq_list(daemon: Daemon, args: dict) -> dict:
@@ -36,6 +39,12 @@ async def dlq_retry(daemon: Daemon, args: dict) -> dict:
         Store.retry_dead_jobs, job_id, time.time(), args.get("queue"), since
     )
     daemon.dispatcher.kick()
+    daemon.telemetry.changed()
+    log.info(
+        "requeued %d job(s) from the DLQ",
+        len(ids),
+        extra={"event": "dlq_retry", "count": len(ids), "job": job_id},
+    )
     return {"ids": ids}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING
@@ -10,11 +11,14 @@ from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
 from queuectld.handlers.control import set_draining
+from queuectld.handlers.monitor import extend_status
 from queuectld.handlers.settings import refuse_while_stopping, set_config
 from queuectld.store import Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.fleet")
 
 
 async def worker_scale(daemon: Daemon, args: dict) -> dict:
@@ -30,6 +34,11 @@ async def worker_scale(daemon: Daemon, args: dict) -> dict:
 async def worker_stop(daemon: Daemon, args: dict) -> dict:
     supervisor = daemon.supervisor
     busy = len(supervisor.busy_workers())
+    log.info(
+        "stopping all workers%s",
+        " now" if args.get("now") else "",
+        extra={"event": "workers_stopping", "now": bool(args.get("now")), "running": busy},
+    )
     await set_config(daemon, "workers", 0)
     supervisor.scale(0)
     if args.get("now"):
@@ -45,7 +54,7 @@ async def status(daemon: Daemon, args: dict) -> dict:
     supervisor = daemon.supervisor
     workers = supervisor.workers.values()
     busy = sum(1 for w in workers if w.busy)
-    return {
+    result = {
         "jobs": {state: counts.get(state, 0) for state in JOB_STATES},
         "workers": {
             "target": supervisor.target,
@@ -74,6 +83,7 @@ async def status(daemon: Daemon, args: dict) -> dict:
             "stopping": daemon.stopping,
         },
     }
+    return await extend_status(daemon, result, args)
 
 
 HANDLERS = {"worker_scale": worker_scale, "worker_stop": worker_stop, "status": status}

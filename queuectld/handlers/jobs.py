@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ from queuectld.store import NewJob, Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.jobs")
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
@@ -64,6 +67,13 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
         job.run_uid, job.run_gid = run_uid, run_gid
     added = await daemon.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
     daemon.dispatcher.kick()
+    existing = set(added.existing)
+    daemon.telemetry.jobs_enqueued(
+        job.queue for job, job_id in zip(jobs, added.ids, strict=True) if job_id not in existing
+    )
+    log.debug(
+        "enqueued %d job(s)", len(added.ids), extra={"event": "enqueued", "count": len(added.ids)}
+    )
     return {"ids": added.ids, "existing": added.existing}
 
 
@@ -146,6 +156,10 @@ async def cancel(daemon: Daemon, args: dict) -> dict:
     daemon.events.job_changed(job_id, "canceled")
     for dependent in record.pop("canceled_dependents", ()):
         daemon.events.job_changed(dependent, "canceled")
+    daemon.telemetry.changed()
+    log.info(
+        "job %s canceled before it ran", job_id, extra={"event": "job_canceled", "job": job_id}
+    )
     return record
 
 

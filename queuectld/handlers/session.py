@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ from queuectld import __version__
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.session")
 
 
 async def hello(daemon: Daemon, args: dict) -> dict:
@@ -21,6 +24,11 @@ async def hello(daemon: Daemon, args: dict) -> dict:
 
 
 async def shutdown(daemon: Daemon, args: dict) -> dict:
+    log.info(
+        "shutdown requested by a client%s",
+        " (now)" if args.get("now") else "",
+        extra={"event": "shutdown_requested", "now": bool(args.get("now"))},
+    )
     daemon.request_stop(now=bool(args.get("now")))
     return {"stopping": True, "pid": os.getpid()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -10,6 +11,8 @@ from queuectld.store import Store
 
 if TYPE_CHECKING:
     from queuectld.daemon import Daemon
+
+log = logging.getLogger("queuectld.config")
 
 
 async def config_get(daemon: Daemon, args: dict) -> dict:
@@ -58,6 +61,9 @@ async def set_config(daemon: Daemon, key: str, value: Any) -> Any:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
     await daemon.runner.call(Store.set_config, key, str(parsed))
     daemon.config.values[key] = parsed
+    log.info(
+        "setting %s = %s", key, parsed, extra={"event": "config_set", "key": key, "value": parsed}
+    )
     return parsed
 
 

@@ -88,6 +88,7 @@ class ClaimedJob:
     environ: dict[str, str]
     run_uid: int | None = None
     run_gid: int | None = None
+    due_at: float | None = None  # when this attempt became due: its wait is start - due_at
 
 
 @dataclass
@@ -281,6 +282,18 @@ class Store(ABC):
     @abstractmethod
     def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
         """Delete one dead job (or all when job_id is None); return (ids, log paths)."""
+    # Figures for people watching (stats, live view, shell completion)
+    @abstractmethod
+    def run_stats(self, now: float, queue: str | None = None) -> dict:
+        """Throughput, success and timing of attempts that ended recently (see stats op)."""
+
+    @abstractmethod
+    def next_waiting_jobs(self, limit: int) -> list[dict]:
+        """Pending and retry-waiting jobs, soonest due first."""
+
+    @abstractmethod
+    def job_ids_with_prefix(self, prefix: str, states: list[str] | None, limit: int) -> list[str]:
+        """Job ids starting with `prefix` (in these states), in id order."""
 
     # Settings
     @abstractmethod

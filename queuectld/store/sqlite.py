@@ -28,6 +28,7 @@ from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite_control import ControlMixin
 from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
 from queuectld.store.sqlite_schedules import ScheduleMixin
+from queuectld.store.sqlite_views import SQLiteViews
 
 WAITING = "('pending', 'failed')"
 JOB_COLUMNS = (
@@ -56,7 +57,7 @@ def _unavailable(exc: sqlite3.Error) -> Exception:
     return exc
 
 
-class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
+class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
     def __init__(self, path: str | os.PathLike, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         if not self.path.exists():
@@ -268,8 +269,9 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
         ).fetchall()
         rows.sort(key=lambda r: rank[r[0]])
         self.conn.executemany(
-            "INSERT INTO runs (job_seq, run, started_at, outcome) VALUES (?, ?, ?, 'running')",
-            [(r[0], r[7], now) for r in rows],
+            "INSERT INTO runs (job_seq, run, started_at, due_at, outcome) "
+            "VALUES (?, ?, ?, ?, 'running')",
+            [(r[0], r[7], now, r[11]) for r in rows],
         )
         claimed = []
         for (
@@ -284,7 +286,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
             env_id,
             env,
             _,
-            _,
+            due_at,
             run_uid,
             run_gid,
         ) in rows:
@@ -305,6 +307,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, Store):
                     environ,
                     run_uid,
                     run_gid,
+                    due_at=due_at,
                 )
             )
         return claimed

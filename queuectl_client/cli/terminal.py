@@ -1,0 +1,63 @@
+"""What the output is going to: a terminal (width, colour) or a pipe (neither).
+
+Colour only on a terminal, and never when NO_COLOR is set to anything
+(no-color.org); tables are fitted to the terminal width, or to $COLUMNS when
+set, and left whole in a pipe so scripts get every character.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import IO
+
+import click
+
+STATE_COLOURS = {
+    "pending": "blue",
+    "processing": "cyan",
+    "completed": "green",
+    "failed": "yellow",
+    "dead": "red",
+    "canceled": "magenta",
+}
+
+
+def is_terminal(stream: IO | None = None) -> bool:
+    stream = stream or sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def colour_enabled(stream: IO | None = None) -> bool:
+    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+def width(stream: IO | None = None) -> int | None:
+    """Columns to fit in: $COLUMNS, else the terminal's; None for a pipe (no limit)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if is_terminal(stream):
+        return shutil.get_terminal_size((80, 24)).columns
+    return None
+
+
+def height(stream: IO | None = None) -> int:
+    lines = os.environ.get("LINES", "")
+    if lines.isdigit() and int(lines) > 0:
+        return int(lines)
+    return shutil.get_terminal_size((80, 24)).lines
+
+
+def paint(text: str, colour: str | None, enabled: bool, bold: bool = False) -> str:
+    if not enabled or (colour is None and not bold):
+        return text
+    return click.style(text, fg=colour, bold=bold or None)
+
+
+def paint_state(state: str, enabled: bool, text: str | None = None) -> str:
+    return paint(text if text is not None else state, STATE_COLOURS.get(state), enabled)

@@ -1,0 +1,66 @@
+"""What `status` adds for people watching: where the daemon listens, and on request
+the whole fleet with each job's command, CPU and memory, and the next jobs due.
+
+The extras cost a store query and a walk of /proc, so they come only when asked
+for (`processes`, `next`); plain `status` stays as cheap as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from protocol.times import to_iso
+from queuectld.process_usage import tree_usage
+from queuectld.store import Store
+
+if TYPE_CHECKING:
+    from queuectld.daemon import Daemon
+
+MAX_NEXT = 100
+
+
+async def extend_status(daemon: Daemon, result: dict, args: dict) -> dict:
+    info = result["daemon"]
+    info["socket"] = str(daemon.socket_path)
+    info["socket_activated"] = daemon.socket_activated
+    metrics = getattr(daemon, "metrics", None)
+    address = metrics.address if metrics is not None else None
+    info["metrics"] = f"{address[0]}:{address[1]}" if address else None
+    if args.get("processes"):
+        result["workers"]["list"] = fleet_details(daemon)
+    if args.get("next"):
+        result["next"] = await daemon.runner.call(
+            Store.next_waiting_jobs, min(args["next"], MAX_NEXT)
+        )
+    return result
+
+
+def fleet_details(daemon: Daemon) -> list[dict]:
+    now = time.time()
+    rows = []
+    for worker in sorted(daemon.supervisor.workers.values(), key=lambda w: w.id):
+        if worker.retiring:
+            state = "retiring"
+        elif worker.busy:
+            state = "busy"
+        elif worker.ready:
+            state = "idle"
+        else:
+            state = "starting"
+        row = {"worker": worker.id, "pid": worker.pid, "state": state, "job": None}
+        run = worker.run
+        if run is not None:
+            row["job"] = {
+                "id": run.job.id,
+                "command": run.job.command,
+                "queue": run.job.queue,
+                "attempt": run.job.attempts + 1,
+                "max_attempts": run.job.max_retries + 1,
+                "pid": run.pid,
+                "started_at": to_iso(run.started),
+                "run_seconds": round(now - run.started, 3),
+                "usage": tree_usage(run.pid),
+            }
+        rows.append(row)
+    return rows
