@@ -1,12 +1,12 @@
 """Ops that control what runs when: queues, draining, re-running and editing jobs,
 purging, recurring schedules. Part of OPS (protocol/messages.py); documented in
-docs/protocol-control.md."""
+docs/PROTOCOL.md."""
 
 from __future__ import annotations
 
-from protocol.schema import Field
+from protocol.schema import MAX_NAME_BYTES, Field
 
-_NAME = {"name": Field("str", required=True, nonempty=True)}
+_NAME = {"name": Field("str", required=True, nonempty=True, max_bytes=MAX_NAME_BYTES)}
 
 CONTROL_OPS: dict[str, dict[str, Field]] = {
     "queue_set": {
@@ -27,7 +27,7 @@ CONTROL_OPS: dict[str, dict[str, Field]] = {
         "priority": Field("int"),
         "run_at": Field("str", nonempty=True),
         "delay": Field("number", minimum=0),
-        "queue": Field("str", nonempty=True),
+        "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     },
     "purge": {
         "state": Field("str", required=True),

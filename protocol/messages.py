@@ -12,10 +12,9 @@ from typing import Any
 
 from protocol.control import CONTROL_OPS
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import Field, validate_fields
+from protocol.schema import MAX_NAME_BYTES, Field, validate_fields
 
 # Job ids and queue names are names, not payloads.
-MAX_NAME_BYTES = 256
 # About 31 years: beyond it a delay or timeout is a mistake (and not a date).
 MAX_SECONDS = 1e9
 

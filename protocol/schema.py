@@ -13,6 +13,8 @@ from typing import Any
 from protocol.errors import ErrorCode, ProtocolError
 
 INT64_MAX = 2**63 - 1
+# Longest job id, queue name, unique key or schedule name, in UTF-8 bytes.
+MAX_NAME_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ def _kind_ok(kind: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
         # NaN and infinities are not numbers a schedule or a timeout can use.
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and (
-            math.isfinite(value)
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (math.isfinite(value))
         )
     if kind == "bool":
         return isinstance(value, bool)

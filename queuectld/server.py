@@ -87,9 +87,7 @@ class Server:
                 peer.describe(),
                 extra={"event": "connection_unauthorized", "client": peer.describe()},
             )
-            await self._refuse(
-                writer, ErrorCode.UNAUTHORIZED, self.unix_access.refusal(peer)
-            )
+            await self._refuse(writer, ErrorCode.UNAUTHORIZED, self.unix_access.refusal(peer))
             return
         peer.authenticated = True
         await self._run_connection(reader, writer, peer)

@@ -401,3 +401,39 @@ def test_queue_list_and_bad_input(daemon):
     assert negative.returncode == 2
     bad = daemon.cli("enqueue", "--command", "true", "--on-duplicate", "maybe")
     assert bad.returncode == 2
+
+
+def test_queue_names_are_capped_everywhere_they_are_given(daemon):
+    from protocol.errors import ProtocolError
+
+    client = daemon.client()
+    long_name = "q" * 300
+    client.enqueue({"id": "named", "command": "true"})
+    for op, args in (
+        ("queue_set", {"name": long_name, "concurrency": 1}),
+        ("queue_pause", {"name": long_name}),
+        ("edit", {"id": "named", "queue": long_name}),
+    ):
+        try:
+            client.call(op, **args)
+        except ProtocolError as exc:
+            assert "longer than 256 bytes" in exc.message, op
+        else:
+            raise AssertionError(f"{op} accepted a 300-byte queue name")
+    assert client.get_job("named")["queue"] == "default"
+
+
+def test_a_schedules_jobs_never_see_the_connection_token(daemon, workdir):
+    out = workdir / "env"
+    client = daemon.client()
+    client.call(
+        "schedule_add",
+        name="tok",
+        cron="* * * * *",
+        job={"command": f"env > {out}", "env": {"QUEUECTL_TOKEN": "secret", "OK": "1"}},
+        environ={"PATH": "/usr/bin:/bin", "QUEUECTL_TOKEN": "secret2"},
+        cwd=str(workdir),
+    )
+    [schedule] = client.call("schedule_list")["schedules"]
+    assert "QUEUECTL_TOKEN" not in schedule["job"].get("env", {})
+    assert schedule["job"]["env"]["OK"] == "1"

@@ -11,7 +11,7 @@ import pytest
 def require_tool(name: str, package: str) -> str:
     """The path of `name`; skip without it locally, fail without it in CI.
 
-    CI installs these packages (docs/readme-ops.md, "CI needs"); a missing one
+    CI installs these packages (.ci/run); a missing one
     there is a broken CI set-up, not a reason to pass quietly.
     """
     path = shutil.which(name)

@@ -14,8 +14,9 @@ from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
 from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.dispatcher import CANCELED_BY_USER
+from queuectld.limits import check_command, job_environment, submitter_environment
 from queuectld.peers import CURRENT_PEER
-from queuectld.runas import public_environ, run_identity
+from queuectld.runas import run_identity
 from queuectld.store import NewJob, Store
 
 if TYPE_CHECKING:
@@ -48,14 +49,7 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     environ = args.get("environ")
     if environ is None:
         environ = dict(os.environ)
-    environ = public_environ(environ)
-    size = len(cwd) + sum(len(k) + len(v) for k, v in environ.items())
-    if size > config["max-env-bytes"]:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"the submitting environment ({size} bytes) exceeds max-env-bytes "
-            f"{config['max-env-bytes']}",
-        )
+    environ = submitter_environment(cwd, environ, config)
     run_uid, run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
     now = time.time()
     single = len(specs) == 1
@@ -83,16 +77,8 @@ def _new_job(
     spec = validate_job_spec(spec, index)
     what = "job" if index is None else f"job #{index + 1}"
     command = spec["command"]
-    if len(command.encode()) > config["max-command-bytes"]:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"{what}: command exceeds max-command-bytes {config['max-command-bytes']}",
-        )
-    env = public_environ(spec.get("env") or {})
-    if sum(len(k) + len(v) for k, v in env.items()) > config["max-env-bytes"]:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {config['max-env-bytes']}"
-        )
+    check_command(command, config, what)
+    env = job_environment(spec.get("env") or {}, config, what)
     if spec.get("run_at") is not None:
         try:
             run_at = parse_iso(spec["run_at"])

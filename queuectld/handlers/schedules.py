@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import validate_job_spec
 from protocol.times import to_iso
+from queuectld.limits import check_command, job_environment, submitter_environment
 from queuectld.peers import CURRENT_PEER
-from queuectld.runas import public_environ, run_identity
+from queuectld.runas import run_identity
 from queuectld.schedules import (
     CATCH_UP_POLICIES,
     DEFAULT_CATCH_UP,
@@ -50,13 +51,15 @@ async def schedule_add(daemon: Daemon, args: dict) -> dict:
                 ErrorCode.INVALID_JOB,
                 f"schedule job: field {field!r} is not allowed (the schedule sets it)",
             )
-    if len(job["command"].encode()) > daemon.config["max-command-bytes"]:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"schedule job: command exceeds max-command-bytes {daemon.config['max-command-bytes']}",
-        )
+    check_command(job["command"], daemon.config, "schedule job")
+    if job.get("env"):
+        job["env"] = job_environment(job["env"], daemon.config, "schedule job")
     now = daemon.scheduler.clock.now()
+    cwd = args.get("cwd") or "/"
     environ = args.get("environ")
+    environ = submitter_environment(
+        cwd, dict(os.environ) if environ is None else environ, daemon.config
+    )
     schedule = Schedule(
         name=name,
         cron=cron,
@@ -64,8 +67,8 @@ async def schedule_add(daemon: Daemon, args: dict) -> dict:
         catch_up=catch_up,
         paused=False,
         job=job,
-        cwd=args.get("cwd") or "/",
-        environ=public_environ(dict(os.environ) if environ is None else environ),
+        cwd=cwd,
+        environ=environ,
         created_at=now,
         fired_through=now,  # firings start after the schedule exists
         next_fire=next_fire(cron, tz, now),

@@ -282,6 +282,7 @@ class Store(ABC):
     @abstractmethod
     def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
         """Delete one dead job (or all when job_id is None); return (ids, log paths)."""
+
     # Figures for people watching (stats, live view, shell completion)
     @abstractmethod
     def run_stats(self, now: float, queue: str | None = None) -> dict:
