@@ -269,6 +269,12 @@ def test_tcp_on_loopback_needs_the_token_first(daemon_factory, token_file):
     none = daemon.cli("--connect", url, "status")
     assert none.returncode == 3 and "needs a token" in none.stderr
 
+    # The daemon commands act on the daemon at --connect, or refuse what they cannot do there.
+    remote = ("--connect", url, "--token-file", str(token_file))
+    assert daemon.cli(*remote, "daemon", "start").returncode == 2
+    status = daemon.cli(*remote, "daemon", "status", "--json")
+    assert json.loads(status.stdout)["pid"] == daemon.pid
+
     # Anything but hello-with-token first: refused and closed.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(frame({"id": 1, "op": "list_jobs", "args": {}}))

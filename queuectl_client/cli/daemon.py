@@ -10,6 +10,7 @@ import click
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import (
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     Settings,
     fail,
     pass_settings,
@@ -76,7 +77,14 @@ def daemon() -> None:
 
 def _probe(settings: Settings, personal: bool = False) -> Client | None:
     """A connected client, or None; `personal` never falls back to the system daemon."""
-    client = Client(home=settings.home, socket=settings.socket, autostart=False)
+    client = Client(
+        home=settings.home,
+        socket=settings.socket,
+        autostart=False,
+        connect=settings.connect,
+        token_file=settings.token_file,
+        tls_ca=settings.tls_ca,
+    )
     if personal:
         client.may_use_system_socket = False
     try:
@@ -98,6 +106,8 @@ def start(settings: Settings, as_json: bool) -> None:
     Example:
       queuectl daemon start
     """
+    if settings.connect:
+        fail("daemon start starts a daemon on this machine; drop --connect", EXIT_USAGE)
     running = _probe(settings, personal=True)
     if running is not None:
         pid = running.hello()["pid"]
@@ -140,7 +150,11 @@ def stop(settings: Settings, now: bool, timeout: float | None, as_json: bool) ->
     pid = client.shutdown(now=now)["pid"]
     client.close()
     deadline = None if timeout is None else time.monotonic() + timeout
-    while _alive(pid):
+    # A remote daemon's pid means nothing here: it is gone when it stops answering.
+    still_running = (
+        (lambda: _probe(settings) is not None) if settings.connect else (lambda: _alive(pid))
+    )
+    while still_running():
         if deadline is not None and time.monotonic() > deadline:
             fail(f"queuectld (pid {pid}) is still stopping after {timeout:g} s")
         time.sleep(0.05)

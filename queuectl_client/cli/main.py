@@ -84,8 +84,19 @@ def cli(
     )
 
 
-for module in (jobs, workers, dlq, config, daemon, queues, control, schedules, stats, top,
-               completion):
+for module in (
+    jobs,
+    workers,
+    dlq,
+    config,
+    daemon,
+    queues,
+    control,
+    schedules,
+    stats,
+    top,
+    completion,
+):
     module.register(cli)
 
 
