@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import msgpack
@@ -264,6 +265,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             raise StoreError("conflict", f"job id {taken[0]!r} already exists") from None
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from None
+        self.count_new_jobs(Counter((job.queue, "pending") for job in jobs))
         return ids
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
