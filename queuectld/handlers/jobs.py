@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from protocol.control import ON_DUPLICATE
 from protocol.errors import ErrorCode, ProtocolError
@@ -59,8 +59,9 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     run_uid, run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
     now = time.time()
     single = len(specs) == 1
+    limits = JobLimits.of(config)
     jobs = [
-        _new_job(spec, None if single else i, cwd, environ, now, config)
+        _new_job(spec, None if single else i, cwd, environ, now, limits)
         for i, spec in enumerate(specs)
     ]
     for job in jobs:
@@ -77,21 +78,42 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     return {"ids": added.ids, "existing": added.existing}
 
 
+class JobLimits(NamedTuple):
+    """The settings every job of a request is checked against, read once per request
+    rather than four times per job."""
+
+    command_bytes: int
+    env_bytes: int
+    max_retries: int
+    timeout: float
+
+    @classmethod
+    def of(cls, config: Config) -> JobLimits:
+        return cls(
+            config["max-command-bytes"],
+            config["max-env-bytes"],
+            config["max-retries"],
+            config["job-timeout"],
+        )
+
+
 def _new_job(
-    spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
+    spec: Any, index: int | None, cwd: str, environ: dict, now: float, limits: JobLimits
 ) -> NewJob:
     spec = validate_job_spec(spec, index)
     what = "job" if index is None else f"job #{index + 1}"
     command = spec["command"]
-    if len(command.encode()) > config["max-command-bytes"]:
+    # UTF-8 takes at most 4 bytes a character: most commands need no encoding to check.
+    if len(command) * 4 > limits.command_bytes and len(command.encode()) > limits.command_bytes:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
-            f"{what}: command exceeds max-command-bytes {config['max-command-bytes']}",
+            f"{what}: command exceeds max-command-bytes {limits.command_bytes}",
         )
-    env = public_environ(spec.get("env") or {})
-    if sum(len(k) + len(v) for k, v in env.items()) > config["max-env-bytes"]:
+    env = spec.get("env")
+    env = public_environ(env) if env else {}
+    if env and sum(len(k) + len(v) for k, v in env.items()) > limits.env_bytes:
         raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {config['max-env-bytes']}"
+            ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {limits.env_bytes}"
         )
     if spec.get("run_at") is not None:
         try:
@@ -109,10 +131,10 @@ def _new_job(
     return NewJob(
         id=spec.get("id"),
         command=command,
-        max_retries=spec.get("max_retries", config["max-retries"]),
+        max_retries=spec.get("max_retries", limits.max_retries),
         priority=spec.get("priority", 0),
         run_at=run_at,
-        timeout=float(config["job-timeout"] if timeout is None else timeout),
+        timeout=float(limits.timeout if timeout is None else timeout),
         queue=spec.get("queue", "default"),
         cwd=cwd,
         environ=environ,
