@@ -42,23 +42,23 @@ FULL = Profile(
 QUICK = Profile(
     name="quick",
     runs=1,
-    spawn_jobs=1_500,
+    spawn_jobs=1_000,
     enqueue_single=500,
     enqueue_concurrent=3_200,
-    enqueue_batched=100_000,
-    drain_jobs=1_500,
+    enqueue_batched=50_000,
+    drain_jobs=1_000,
     latency_jobs=200,
-    scale_jobs=100_000,
+    scale_jobs=50_000,
     scale_probes=5,
-    idle_seconds=8.0,
+    idle_seconds=6.0,
     cli_runs=5,
-    peer_latency_seconds=5.0,
+    peer_latency_seconds=4.0,
     notes=(
-        "quick mode: one run per figure instead of the median of 3; 1,500 jobs drained "
-        "instead of 5,000; 200 latency samples instead of 1,000; 100,000 jobs at scale "
-        "instead of 1,000,000; idle watched 8 s instead of 60 s (scaled to a minute); "
-        "peers' latency runs capped at 5 s. "
-        "Use --full for the published figures.",
+        "quick mode: one run per figure instead of the median of 3; 1,000 jobs drained "
+        "instead of 5,000; 50,000 jobs batched and at scale instead of 100,000 and "
+        "1,000,000; 200 latency samples instead of 1,000 (peers' runs capped at 4 s); idle "
+        "watched 6 s instead of 60 s (scaled to a minute). Use --full for the published "
+        "figures.",
     ),
 )
 
