@@ -2,13 +2,13 @@
 
 Each check raises a `too_large` ProtocolError naming the setting to raise,
 and environments lose the connection's private variables first, so a token
-neither counts against the limit nor reaches a job.
+neither counts against the limit nor reaches a job. The limits are passed as
+numbers, read from the settings once per request by the caller.
 """
 
 from __future__ import annotations
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.config import Config
 from queuectld.runas import public_environ
 
 
@@ -16,32 +16,31 @@ def environment_bytes(environ: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in environ.items())
 
 
-def check_command(command: str, config: Config, what: str) -> None:
-    if len(command.encode()) > config["max-command-bytes"]:
+def check_command(command: str, max_bytes: int, what: str) -> None:
+    # UTF-8 takes at most 4 bytes a character: most commands need no encoding to check.
+    if len(command) * 4 > max_bytes and len(command.encode()) > max_bytes:
         raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"{what}: command exceeds max-command-bytes {config['max-command-bytes']}",
+            ErrorCode.TOO_LARGE, f"{what}: command exceeds max-command-bytes {max_bytes}"
         )
 
 
-def submitter_environment(cwd: str, environ: dict[str, str], config: Config) -> dict[str, str]:
+def submitter_environment(cwd: str, environ: dict[str, str], max_bytes: int) -> dict[str, str]:
     """The environment jobs inherit from the client, without its private variables."""
     environ = public_environ(environ)
     size = len(cwd.encode()) + environment_bytes(environ)
-    if size > config["max-env-bytes"]:
+    if size > max_bytes:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
-            f"the submitting environment ({size} bytes) exceeds max-env-bytes "
-            f"{config['max-env-bytes']}",
+            f"the submitting environment ({size} bytes) exceeds max-env-bytes {max_bytes}",
         )
     return environ
 
 
-def job_environment(env: dict[str, str], config: Config, what: str) -> dict[str, str]:
+def job_environment(env: dict[str, str] | None, max_bytes: int, what: str) -> dict[str, str]:
     """A job's own `env` additions, checked like the submitter's."""
+    if not env:
+        return {}
     env = public_environ(env)
-    if environment_bytes(env) > config["max-env-bytes"]:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {config['max-env-bytes']}"
-        )
+    if environment_bytes(env) > max_bytes:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"{what}: env exceeds max-env-bytes {max_bytes}")
     return env

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 
 import psutil
 
 PR_SET_PDEATHSIG = 1
+_PROC_STAT = os.path.exists("/proc/self/stat")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -21,10 +24,31 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def process_start_time(pid: int) -> float | None:
+    """When the process started (seconds since the epoch), or None if it is gone.
+
+    Read straight from /proc where there is one: a worker asks this for every
+    job it starts, and psutil's general path (a process object, and the boot
+    time read again each call) cost more CPU than the rest of the worker's
+    bookkeeping for the job. Same formula as psutil: boot time + start ticks.
+    """
+    if _PROC_STAT:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            return None
+        # The fields after the command name, which may itself hold spaces and ')'.
+        fields = data[data.rindex(b")") + 2 :].split()
+        return _boot_time() + int(fields[19]) / _CLOCK_TICKS
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
+
+
+@functools.cache
+def _boot_time() -> float:
+    return psutil.boot_time()
 
 
 def is_same_process(pid: int | None, started: float | None) -> bool:

@@ -296,3 +296,76 @@ def test_migration_from_schema_1_backfills_queue_counts(tmp_path):
         assert tx(store, store.queue_counts, "mail")["processing"] == 1
     finally:
         store.close()
+
+
+# -- counts kept by the store -------------------------------------------------------
+
+
+def _counts_by_scan(store):
+    by_queue = {
+        (queue, state): n
+        for queue, state, n in store.conn.execute(
+            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+        )
+    }
+    by_state = {
+        state: n
+        for state, n in store.conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")
+    }
+    return by_queue, by_state
+
+
+def _counts_kept(store):
+    by_queue = {
+        (queue, state): n
+        for queue, state, n in store.conn.execute(
+            "SELECT queue, state, n FROM queue_counts WHERE n > 0"
+        )
+    }
+    by_state = {
+        state: n for state, n in store.conn.execute("SELECT state, n FROM job_counts WHERE n > 0")
+    }
+    return by_queue, by_state
+
+
+def test_inserted_jobs_are_counted_per_batch_and_a_failed_insert_counts_nothing(store):
+    tx(store, store.add_jobs, [job(), job(), job(queue="mail")], 0)
+    tx(store, store.add_jobs, [job("gone"), job("dep", after=["gone"])], 0)
+    tx(store, store.insert_jobs, [job(unique_key="k")], 0, "ignore")
+    tx(store, store.insert_jobs, [job(unique_key="k")], 0, "ignore")  # held: not inserted
+    claim(store, limit=1)
+    tx(store, store.cancel_waiting_job, "gone", 1.0)  # cancels its dependent too
+    tx(store, store.add_jobs, [job("late", after=["gone"])], 0)  # canceled at insert
+    with pytest.raises(StoreError):
+        tx(store, store.add_jobs, [job("new"), job("late")], 0)  # duplicate id: rolled back
+    assert _counts_kept(store) == _counts_by_scan(store)
+    assert tx(store, store.count_by_state)["canceled"] == 3
+
+
+def test_migration_5_keeps_the_counts_of_a_version_4_file(tmp_path):
+    from queuectld.store.schema import APPLICATION_ID
+    from queuectld.store.sqlite import _split_sql
+
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        for statement in _split_sql(migration):
+            conn.execute(statement)
+    conn.execute("INSERT INTO environments (digest, cwd, environ) VALUES (x'00', '/', x'80')")
+    for job_id, queue in (("a", "default"), ("b", "mail"), ("c", "mail")):
+        conn.execute(
+            "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, "
+            "env_id, created_at, updated_at, run_at) "
+            f"VALUES ('{job_id}', 'true', 'pending', '{queue}', 0, 0, 0, 1, 0, 0, 0)"
+        )
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        tx(store, store.add_jobs, [job(queue="mail")], 0)
+        assert tx(store, store.queue_counts, "mail")["pending"] == 3
+        assert tx(store, store.count_by_state)["pending"] == 4
+        assert _counts_kept(store) == _counts_by_scan(store)
+    finally:
+        store.close()

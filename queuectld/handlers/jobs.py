@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from protocol.control import ON_DUPLICATE
 from protocol.errors import ErrorCode, ProtocolError
@@ -49,12 +49,13 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     environ = args.get("environ")
     if environ is None:
         environ = dict(os.environ)
-    environ = submitter_environment(cwd, environ, config)
+    environ = submitter_environment(cwd, environ, config["max-env-bytes"])
     run_uid, run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
     now = time.time()
     single = len(specs) == 1
+    limits = JobLimits.of(config)
     jobs = [
-        _new_job(spec, None if single else i, cwd, environ, now, config)
+        _new_job(spec, None if single else i, cwd, environ, now, limits)
         for i, spec in enumerate(specs)
     ]
     for job in jobs:
@@ -71,14 +72,33 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     return {"ids": added.ids, "existing": added.existing}
 
 
+class JobLimits(NamedTuple):
+    """The settings every job of a request is checked against, read once per request
+    rather than four times per job."""
+
+    command_bytes: int
+    env_bytes: int
+    max_retries: int
+    timeout: float
+
+    @classmethod
+    def of(cls, config: Config) -> JobLimits:
+        return cls(
+            config["max-command-bytes"],
+            config["max-env-bytes"],
+            config["max-retries"],
+            config["job-timeout"],
+        )
+
+
 def _new_job(
-    spec: Any, index: int | None, cwd: str, environ: dict, now: float, config: Config
+    spec: Any, index: int | None, cwd: str, environ: dict, now: float, limits: JobLimits
 ) -> NewJob:
     spec = validate_job_spec(spec, index)
     what = "job" if index is None else f"job #{index + 1}"
     command = spec["command"]
-    check_command(command, config, what)
-    env = job_environment(spec.get("env") or {}, config, what)
+    check_command(command, limits.command_bytes, what)
+    env = job_environment(spec.get("env"), limits.env_bytes, what)
     if spec.get("run_at") is not None:
         try:
             run_at = parse_iso(spec["run_at"])
@@ -95,10 +115,10 @@ def _new_job(
     return NewJob(
         id=spec.get("id"),
         command=command,
-        max_retries=spec.get("max_retries", config["max-retries"]),
+        max_retries=spec.get("max_retries", limits.max_retries),
         priority=spec.get("priority", 0),
         run_at=run_at,
-        timeout=float(config["job-timeout"] if timeout is None else timeout),
+        timeout=float(limits.timeout if timeout is None else timeout),
         queue=spec.get("queue", "default"),
         cwd=cwd,
         environ=environ,

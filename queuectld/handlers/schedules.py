@@ -51,14 +51,14 @@ async def schedule_add(daemon: Daemon, args: dict) -> dict:
                 ErrorCode.INVALID_JOB,
                 f"schedule job: field {field!r} is not allowed (the schedule sets it)",
             )
-    check_command(job["command"], daemon.config, "schedule job")
+    check_command(job["command"], daemon.config["max-command-bytes"], "schedule job")
     if job.get("env"):
-        job["env"] = job_environment(job["env"], daemon.config, "schedule job")
+        job["env"] = job_environment(job["env"], daemon.config["max-env-bytes"], "schedule job")
     now = daemon.scheduler.clock.now()
     cwd = args.get("cwd") or "/"
     environ = args.get("environ")
     environ = submitter_environment(
-        cwd, dict(os.environ) if environ is None else environ, daemon.config
+        cwd, dict(os.environ) if environ is None else environ, daemon.config["max-env-bytes"]
     )
     schedule = Schedule(
         name=name,

@@ -19,6 +19,7 @@ import heapq
 import json
 import secrets
 import sqlite3
+from collections import Counter
 
 import msgpack
 
@@ -154,6 +155,7 @@ class ControlMixin:
             "INSERT OR IGNORE INTO job_deps (dep_seq, job_seq) VALUES (?, ?)",
             [(dep_seq, row[0][0]) for dep_seq in waiting_on],
         )
+        self.count_new_jobs(Counter({(job.queue, state): 1}))
         return (row[0][0], job_id, state), True
 
     # -- settling dependents ------------------------------------------------------

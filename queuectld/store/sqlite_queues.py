@@ -9,6 +9,7 @@ job are looked at, and each is read through the `jobs_due_in_queue` index.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 
 from protocol.messages import JOB_STATES
 from queuectld.store.base import StoreError
@@ -55,6 +56,23 @@ class QueueMixin:
         return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
 
     # -- counts --------------------------------------------------------------
+
+    def count_new_jobs(self, added: Counter[tuple[str, str]]) -> None:
+        """Add newly inserted jobs, by (queue, state), to both count tables. Every
+        insert into jobs calls this in the same savepoint, so a failed insert undoes
+        its count too (no trigger counts inserts since schema migration 5)."""
+        by_state: Counter[str] = Counter()
+        for (_, state), n in added.items():
+            by_state[state] += n
+        self.conn.executemany(
+            "INSERT INTO queue_counts (queue, state, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
+            [(queue, state, n) for (queue, state), n in added.items()],
+        )
+        self.conn.executemany(
+            "UPDATE job_counts SET n = n + ? WHERE state = ?",
+            [(n, state) for state, n in by_state.items()],
+        )
 
     def queue_counts(self, queue: str) -> dict[str, int]:
         counts = dict.fromkeys(JOB_STATES, 0)

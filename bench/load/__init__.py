@@ -1,0 +1,1 @@
+"""Load generators: small programs the scenarios run as separate processes."""
