@@ -31,6 +31,7 @@ from queuectld.store.records import job_record, run_record
 from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite_control import ControlMixin
 from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
+from queuectld.store.sqlite_rows import INSERT_JOB, job_row
 from queuectld.store.sqlite_schedules import ScheduleMixin
 from queuectld.store.sqlite_views import SQLiteViews
 
@@ -243,31 +244,9 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
                 raise StoreError("conflict", f"job id {job_id!r} appears twice in the batch")
             seen.add(job_id)
             ids.append(job_id)
-            env_blob = msgpack.packb(job.env, use_bin_type=True) if job.env else None
-            rows.append(
-                (
-                    job_id,
-                    job.command,
-                    job.queue,
-                    job.priority,
-                    job.max_retries,
-                    job.timeout,
-                    env_id,
-                    env_blob,
-                    now,
-                    now,
-                    job.run_at,
-                    job.run_uid,
-                    job.run_gid,
-                )
-            )
+            rows.append(job_row(job, job_id, env_id, now))
         try:
-            self.conn.executemany(
-                "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, "
-                "env_id, env, created_at, updated_at, run_at, run_uid, run_gid) "
-                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            self.conn.executemany(INSERT_JOB, rows)
         except sqlite3.IntegrityError:
             taken = self._existing_ids(ids)
             raise StoreError("conflict", f"job id {taken[0]!r} already exists") from None

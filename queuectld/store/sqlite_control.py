@@ -21,9 +21,8 @@ import secrets
 import sqlite3
 from collections import Counter
 
-import msgpack
-
 from queuectld.store.base import Enqueued, NewJob, StoreError
+from queuectld.store.sqlite_rows import INSERT_JOB, job_row
 
 LIVE = "('pending', 'failed', 'processing')"
 FINISHED = ("completed", "dead", "canceled")
@@ -112,36 +111,12 @@ class ControlMixin:
             error = f"dependency {ended[0]} ended {ended[1]}"
             waiting_on = []
         env_id = self._environment_id(job.cwd, job.environ)
-        env_blob = msgpack.packb(job.env, use_bin_type=True) if job.env else None
         after = json.dumps([d_id for _, d_id, _ in deps]) if deps else None
+        row_values = job_row(job, job_id, env_id, now, state, finished_at, error,
+                             len(waiting_on), after)  # fmt: skip
         try:
             row = self.conn.execute(
-                "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, "
-                "env_id, env, created_at, updated_at, run_at, finished_at, last_error, blocked, "
-                "after, unique_key, run_uid, run_gid) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                f"{UNIQUE_CONFLICT} RETURNING seq",
-                (
-                    job_id,
-                    job.command,
-                    state,
-                    job.queue,
-                    job.priority,
-                    job.max_retries,
-                    job.timeout,
-                    env_id,
-                    env_blob,
-                    now,
-                    now,
-                    job.run_at,
-                    finished_at,
-                    error,
-                    len(waiting_on),
-                    after,
-                    job.unique_key,
-                    job.run_uid,
-                    job.run_gid,
-                ),
+                f"{INSERT_JOB} {UNIQUE_CONFLICT} RETURNING seq", row_values
             ).fetchall()
         except sqlite3.IntegrityError:
             raise StoreError("conflict", f"job id {job_id!r} already exists") from None
