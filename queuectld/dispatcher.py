@@ -4,19 +4,11 @@ Due jobs are claimed in one store call for all idle workers at once. The
 dispatcher runs when something can change the answer: a worker became idle,
 a job was enqueued, or the timer set for the next due job fires. It never
 sleeps in a loop asking the store whether anything is due.
-
-What the dispatcher writes falls in two kinds. Claims and process records are
-bookkeeping that crash recovery rebuilds, so they commit without waiting for
-the disk (see store/runner.py). A job's result is what users are told, so it
-commits durably; but it is sent after the claim of the same pass, so that a
-worker that has just finished gets its next job while the result's commit
-waits for the disk, not after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -80,8 +72,6 @@ class Dispatcher:
         self._pass_again = False
         self._timer: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Future] = set()
-        # Durable writes held back until the next pass has sent its claim.
-        self._deferred: list[functools.partial] = []
         self._give_up_writes = False
         self.instance = ""  # the store's instance id, for run markers
 
@@ -112,18 +102,13 @@ class Dispatcher:
             self.kick()
 
     async def _dispatch_pass(self) -> None:
-        idle = []
-        if not (self.paused or self.draining or self.supervisor.stopping):
-            idle = self.supervisor.idle_workers()
-        claim = None
-        if idle:
-            # Bookkeeping that recovery rebuilds: it need not wait for the disk.
-            claim = self.runner.call_unsynced(_claim, time.time(), len(idle))
-        # After the claim: the results' fsync must not hold up the freed workers.
-        self._send_deferred()
-        if claim is None:
+        if self.paused or self.draining or self.supervisor.stopping:
             return
-        jobs, next_due = await claim
+        idle = self.supervisor.idle_workers()
+        if not idle:
+            return
+        now = time.time()
+        jobs, next_due = await self.runner.call(_claim, now, len(idle))
         idle = self.supervisor.idle_workers()
         for job in jobs:
             if idle:
@@ -191,7 +176,6 @@ class Dispatcher:
         self.telemetry.job_started(job.queue, waited)
 
     def _put_back(self, job: ClaimedJob) -> None:
-        # Back to pending, not counted: the state recovery would give the job anyway.
         self._write(
             Store.finish_run,
             job.seq,
@@ -201,7 +185,6 @@ class Dispatcher:
             counted=False,
             now=time.time(),
             error="no worker was free to take it",
-            durable=False,
         )
 
     # -- what workers report ----------------------------------------------
@@ -222,7 +205,6 @@ class Dispatcher:
                 run.pid,
                 run.pid_started,
                 time.time(),
-                durable=False,  # recovery finds a run's processes by its marker too
             )
         elif kind == "done":
             self._finish(run, message)
@@ -287,7 +269,6 @@ class Dispatcher:
             signal=report.get("signal"),
             error=error,
             log_path=report.get("log"),
-            deferred=True,
         )
         future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
         duration = now - run.started
@@ -303,10 +284,8 @@ class Dispatcher:
         # Dependents canceled because this job ended dead or canceled.
         for dependent in future.result() or ():
             self.events.job_changed(dependent, "canceled")
-        # The claim of the pass that freed this worker ran before this result was
-        # stored: a queue limit or a dependency may let a job start only now. And a
-        # retry may be due before the current timer.
-        self.kick()
+        if run_at is not None:
+            self.kick()  # the retry may be due before the current timer
 
     # -- user actions on running jobs ------------------------------------
 
@@ -324,42 +303,23 @@ class Dispatcher:
 
     # -- bookkeeping ---------------------------------------------------------
 
-    def _write(
-        self, fn, *args, durable: bool = True, deferred: bool = False, **kwargs
-    ) -> asyncio.Future:
+    def _write(self, fn, *args, **kwargs) -> asyncio.Future:
         """Issue a store write that is retried while the store is unavailable.
 
         These writes record what already happened to a job (it started, it ended):
         losing one would leave the job `processing` and run it again after a
         restart, so they wait out a locked or full database instead of failing.
-        Only bookkeeping that recovery rebuilds is not `durable`. A `deferred`
-        write is sent by the next pass, after its claim.
         """
         done = self.loop.create_future()
         self._writes.add(done)
         done.add_done_callback(self._write_done)
-        send = functools.partial(
-            self._attempt_write, done, fn, args, kwargs, durable, WRITE_RETRY_FIRST
-        )
-        if deferred:
-            self._deferred.append(send)
-            self.kick()
-        else:
-            send()
+        self._attempt_write(done, fn, args, kwargs, WRITE_RETRY_FIRST)
         return done
 
-    def _send_deferred(self) -> None:
-        sends, self._deferred = self._deferred, []
-        for send in sends:
-            send()
-
-    def _attempt_write(
-        self, done: asyncio.Future, fn, args, kwargs, durable: bool, pause: float
-    ) -> None:
+    def _attempt_write(self, done: asyncio.Future, fn, args, kwargs, pause: float) -> None:
         if done.done():
             return
-        call = self.runner.call if durable else self.runner.call_unsynced
-        attempt = call(fn, *args, **kwargs)
+        attempt = self.runner.call(fn, *args, **kwargs)
 
         def settled(future: asyncio.Future) -> None:
             if done.done():
@@ -377,7 +337,6 @@ class Dispatcher:
                     fn,
                     args,
                     kwargs,
-                    durable,
                     min(pause * 2, WRITE_RETRY_MAX),
                 )
             elif error is not None:
@@ -399,7 +358,6 @@ class Dispatcher:
         many writes were lost: their jobs are still `processing` in the store and
         are recovered (requeued) by the next start.
         """
-        self._send_deferred()
         deadline = self.loop.time() + timeout
         while self._writes:
             left = deadline - self.loop.time()

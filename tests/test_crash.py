@@ -269,31 +269,6 @@ def test_wal_full_sync_and_one_commit_shared_by_concurrent_calls(tmp_path):
     assert runner.batches <= 50, runner.batches
 
 
-def test_only_bookkeeping_commits_without_fsync(tmp_path):
-    """call() commits with synchronous=FULL; call_unsynced() (claims, process records)
-    with NORMAL; and unsynced calls queued after a durable one wait for its commit."""
-    store = SQLiteStore(tmp_path / "q.db")
-
-    def mode(store: SQLiteStore) -> int:
-        return store.conn.execute("PRAGMA synchronous").fetchone()[0]
-
-    async def calls() -> list:
-        runner = StoreRunner(store, asyncio.get_running_loop())
-        runner.start()
-        try:
-            first = await asyncio.gather(runner.call_unsynced(mode), runner.call(mode))
-            enqueue = runner.call(type(store).add_jobs, [_new_job("durable")], time.time())
-            after = runner.call_unsynced(mode)
-            return [*first, await enqueue, await after]
-        finally:
-            runner.stop()
-
-    unsynced, durable, ids, after = asyncio.run(calls())
-    assert (unsynced, durable) == (1, 2)  # NORMAL, FULL
-    assert ids == ["durable"]
-    assert after in (1, 2)  # its own batch, or the enqueue's durable one
-
-
 def _new_job(job_id: str) -> NewJob:
     return NewJob(
         id=job_id,

@@ -106,9 +106,7 @@ class RunningAttempt:
 class Store(ABC):
     # Transactions, driven by the runner: one per batch of calls, one savepoint per call.
     @abstractmethod
-    def begin(self, durable: bool = True) -> None:
-        """Open a transaction; when not `durable`, its commit need not wait for the disk."""
-
+    def begin(self) -> None: ...
     @abstractmethod
     def commit(self) -> None: ...
     @abstractmethod

@@ -4,17 +4,6 @@ Every call from the event loop is queued; the thread takes all the calls that
 are waiting, runs each inside its own savepoint of one transaction, commits
 once and only then resolves the callers' futures. Under load many enqueues
 share one fsync; an idle daemon pays nothing (the thread blocks on the queue).
-
-A call is durable (`call`) unless its caller says otherwise: whatever a user
-is told on its success (an enqueue, a cancel, a job's result) must survive a
-power loss. `call_unsynced` is for the dispatcher's bookkeeping that crash
-recovery rebuilds: claiming a job and recording its process. A batch made
-only of such calls commits without waiting for the disk. It still survives a
-crash of the daemon (the write is in the kernel's page cache), and the next
-durable commit makes it durable too, since SQLite syncs the write-ahead log
-up to that commit. A power loss can undo it, but a power loss also ends every
-job's process: the job is then pending again, or processing and requeued by
-recovery at the next start, exactly as if the power had failed while it ran.
 """
 
 from __future__ import annotations
@@ -50,25 +39,16 @@ class StoreRunner:
         self.store.close()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future:
-        """Run fn(store, *args, **kwargs) in the next batch; the future resolves after a
-        durable commit.
+        """Run fn(store, *args, **kwargs) in the next batch; the future resolves after commit.
 
         `fn` is either a function of the store, or a method of the `Store` interface
         (`Store.add_jobs`), which is bound to the backend's implementation.
         """
-        return self._queue(fn, args, kwargs, durable=True)
-
-    def call_unsynced(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future:
-        """Like `call`, but the commit need not reach the disk before the future resolves:
-        only for writes that crash recovery rebuilds (see the module's docstring)."""
-        return self._queue(fn, args, kwargs, durable=False)
-
-    def _queue(self, fn: Callable[..., T], args: tuple, kwargs: dict, durable: bool):
         name = getattr(fn, "__name__", None)
         if name is not None and getattr(Store, name, None) is fn:
             fn = getattr(type(self.store), name)
         future = self.loop.create_future()
-        self._calls.put((fn, args, kwargs, future, durable))
+        self._calls.put((fn, args, kwargs, future))
         return future
 
     def _run(self) -> None:
@@ -87,25 +67,19 @@ class StoreRunner:
                     stop = True
                     break
                 batch.append(item)
-            # Calls queued before the first durable one commit without it, so that
-            # bookkeeping never waits for an fsync it does not need; order is kept.
-            split = next((i for i, call in enumerate(batch) if call[4]), len(batch))
-            if split:
-                self._run_batch(batch[:split], durable=False)
-            if split < len(batch):
-                self._run_batch(batch[split:], durable=True)
+            self._run_batch(batch)
             if stop:
                 return
 
-    def _run_batch(self, batch: list, durable: bool) -> None:
+    def _run_batch(self, batch: list) -> None:
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         store = self.store
         try:
-            store.begin(durable=durable)
+            store.begin()
         except Exception as exc:
             self._resolve([(call[3], None, _as_unavailable(exc)) for call in batch])
             return
-        for fn, args, kwargs, future, _ in batch:
+        for fn, args, kwargs, future in batch:
             try:
                 store.savepoint()
                 result = fn(store, *args, **kwargs)

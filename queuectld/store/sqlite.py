@@ -1,11 +1,8 @@
 """The embedded default backend: one SQLite file in WAL mode.
 
-Durability: `synchronous=FULL` makes every durable commit reach the disk
-before the daemon acknowledges it; the runner shares one commit among all the
-calls that arrived together, so the fsync is paid per batch rather than per
-job. Batches of dispatch bookkeeping only (see runner.py) commit with NORMAL:
-in WAL mode that appends to the log without an fsync, and the next FULL
-commit syncs the log up to and including them.
+Durability: `synchronous=FULL` makes every commit reach the disk before the
+daemon acknowledges it; the runner shares one commit among all the calls that
+arrived together, so the fsync is paid per batch rather than per job.
 """
 
 from __future__ import annotations
@@ -75,7 +72,6 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         self._check_integrity()
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
-        self._synchronous = "FULL"
         self._migrate()
         self._env_ids: dict[tuple, int] = {}  # (cwd, environment items) -> row id
         self._envs: dict[int, tuple[str, dict[str, str]]] = {}
@@ -137,11 +133,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     # -- transactions ----------------------------------------------------
 
-    def begin(self, durable: bool = True) -> None:
-        mode = "FULL" if durable else "NORMAL"
-        if mode != self._synchronous:
-            self.conn.execute(f"PRAGMA synchronous = {mode}")
-            self._synchronous = mode
+    def begin(self) -> None:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
