@@ -36,6 +36,28 @@ class Peer(ABC):
         """Seconds from each enqueue returning to its job's start (stops after `cap` s)."""
 
 
+def sample_latencies(
+    submit: Callable[[str], None], folder: Path, prefix: str, jobs: int, cap: float
+) -> list[float]:
+    """Submit `jobs` clock jobs one at a time; each delay is job clock minus ack time.
+
+    Stops early after `cap` seconds, so a slow peer costs a bounded time.
+    """
+    from bench.clock import clock_command, read_clock
+
+    delays = []
+    deadline = time.monotonic() + cap
+    for i in range(jobs):
+        path = folder / f"{prefix}-{i}"
+        submit(clock_command(path))
+        acked = time.time()
+        delays.append(read_clock(path) - acked)
+        time.sleep(SETTLE_AFTER_JOB)
+        if time.monotonic() > deadline:
+            break
+    return delays
+
+
 def wait_until(done: Callable[[], bool], timeout: float, interval: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not done():

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench.clock import clock_command, read_clock
-from bench.peers import SETTLE_AFTER_JOB, Peer, wait_until
+from bench.peers import Peer, sample_latencies, wait_until
 from bench.procs import PYTHON, child_env, stop_process
 
 
@@ -74,16 +74,6 @@ class HueyPeer(Peer):
         try:
             app.shell(clock_command(folder / "huey-warm-up"))
             read_clock(folder / "huey-warm-up", timeout=60)
-            delays = []
-            deadline = time.monotonic() + cap
-            for i in range(jobs):
-                path = folder / f"huey-{i}"
-                app.shell(clock_command(path))
-                acked = time.time()
-                delays.append(read_clock(path) - acked)
-                time.sleep(SETTLE_AFTER_JOB)
-                if time.monotonic() > deadline:
-                    break
-            return delays
+            return sample_latencies(app.shell, folder, "huey", jobs, cap)
         finally:
             stop_process(consumer)

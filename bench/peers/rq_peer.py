@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench.clock import clock_command, read_clock
-from bench.peers import SETTLE_AFTER_JOB, Peer, wait_until
+from bench.peers import Peer, sample_latencies, wait_until
 from bench.procs import PYTHON, child_env, stop_process
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -112,17 +112,9 @@ class RQPeer(Peer):
         try:
             self._enqueue(queue, clock_command(folder / "rq-warm-up"))
             read_clock(folder / "rq-warm-up", timeout=60)
-            delays = []
-            deadline = time.monotonic() + cap
-            for i in range(jobs):
-                path = folder / f"rq-{i}"
-                self._enqueue(queue, clock_command(path))
-                acked = time.time()
-                delays.append(read_clock(path) - acked)
-                time.sleep(SETTLE_AFTER_JOB)
-                if time.monotonic() > deadline:
-                    break
-            return delays
+            return sample_latencies(
+                lambda command: self._enqueue(queue, command), folder, "rq", jobs, cap
+            )
         finally:
             for proc in procs:
                 stop_process(proc)

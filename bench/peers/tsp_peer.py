@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.clock import clock_command, read_clock
-from bench.peers import SETTLE_AFTER_JOB, Peer, wait_until
+from bench.peers import Peer, sample_latencies, wait_until
 
 
 def find_tsp() -> str | None:
@@ -96,21 +96,12 @@ class TaskSpoolerPeer(Peer):
         folder = folder / "tsp-latency"
         env = self._server(workers, folder)
         try:
-            delays = []
-            deadline = time.monotonic() + cap
-            for i in range(jobs):
-                path = folder / f"job-{i}"
+
+            def submit(command: str) -> None:
                 subprocess.run(
-                    self._enqueue_argv(clock_command(path)),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    check=True,
+                    self._enqueue_argv(command), env=env, stdout=subprocess.DEVNULL, check=True
                 )
-                acked = time.time()
-                delays.append(read_clock(path) - acked)
-                time.sleep(SETTLE_AFTER_JOB)
-                if time.monotonic() > deadline:
-                    break
-            return delays
+
+            return sample_latencies(submit, folder, "job", jobs, cap)
         finally:
             self._tsp(env, "-K")
