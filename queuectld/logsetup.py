@@ -74,6 +74,13 @@ def stderr_is_journal(stream: IO = sys.stderr) -> bool:
 
 
 def configure(level: str = "info", fmt: str = "text", stream: IO = sys.stderr) -> None:
+    # The daemon logs two lines per job. Finding the caller's file and line (a
+    # walk up the stack per record) and the thread and process names is most of
+    # what a record costs, and no format of ours shows them.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
