@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from datetime import datetime
 
@@ -219,6 +220,44 @@ def test_missing_working_directory_is_a_spawn_error(daemon, workdir):
     job = wait_state(daemon, "nowhere", "dead")
     assert job["history"][0]["outcome"] == "spawn_error"
     assert "does not exist" in job["last_error"]
+
+
+def test_jobs_start_with_default_signal_dispositions_and_no_stray_descriptors(daemon):
+    """Nothing the worker set for itself leaks into a job: ignored signals survive
+    an exec, and so would an inheritable descriptor such as its supervisor socket."""
+    daemon.cli("worker", "start", "--count", "1")
+    daemon.cli(
+        "enqueue",
+        "--id",
+        "clean",
+        "--command",
+        "grep SigIgn /proc/self/status; ls /proc/self/fd | sort -n | tr '\\n' ' '",
+    )
+    assert daemon.cli("wait", "clean").returncode == 0
+    ignored_line, fds = daemon.cli("logs", "clean").stdout.splitlines()[:2]
+    ignored = int(ignored_line.split()[1], 16)
+    for number in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM):
+        assert not ignored & (1 << (number - 1)), (number, ignored_line)
+    # stdin, stdout, stderr, and the descriptor ls opened to list them
+    assert fds.split() == ["0", "1", "2", "3"], fds
+
+
+def test_each_run_records_its_process_short_or_long(daemon, workdir):
+    daemon.cli("worker", "start", "--count", "1")
+    with daemon.client() as client:
+        [short] = client.enqueue({"command": "true"})
+        assert client.wait([short], timeout=10)["done"]
+        [run] = client.get_job(short)["history"]
+        assert isinstance(run["pid"], int) and run["pid"] > 0, run
+        [long] = client.enqueue({"command": "sleep 5"})
+        run = wait_for(
+            lambda: (h := client.get_job(long)["history"]) and h[-1]["pid"] and h[-1],
+            5,
+            0.02,
+            "the long run's pid in the store",
+        )
+        assert "sleep" in " ".join(psutil.Process(run["pid"]).cmdline())
+        client.cancel(long)
 
 
 def test_signal_death_is_recorded_by_name(daemon):
