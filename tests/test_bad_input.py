@@ -113,10 +113,22 @@ def test_limits_on_commands_envs_and_batches_are_enforced_with_clear_errors(guar
         client.config_set("max-batch", "10")
     sock = connect(guarded.socket)
     try:
+        # A small submitting environment of its own: without one the daemon's is
+        # used, and its size depends on the machine running the tests.
+        small = {"environ": {"PATH": "/usr/bin:/bin"}, "cwd": "/"}
         cases = [
-            ({"jobs": [{"command": "x" * 1001}]}, "command exceeds max-command-bytes 1000"),
-            ({"jobs": [{"command": "x", "env": {"BIG": "y" * 2001}}]}, "env exceeds max-env-bytes"),
-            ({"jobs": [{"command": "true"}] * 11}, "batch of 11 jobs exceeds max-batch 10"),
+            (
+                {"jobs": [{"command": "x" * 1001}], **small},
+                "command exceeds max-command-bytes 1000",
+            ),
+            (
+                {"jobs": [{"command": "x", "env": {"BIG": "y" * 2001}}], **small},
+                "env exceeds max-env-bytes",
+            ),
+            (
+                {"jobs": [{"command": "true"}] * 11, **small},
+                "batch of 11 jobs exceeds max-batch 10",
+            ),
             (
                 {"jobs": [{"command": "true"}], "environ": {"HUGE": "z" * 3000}, "cwd": "/"},
                 "submitting environment",
