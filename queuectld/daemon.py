@@ -330,7 +330,7 @@ class Daemon:
             busy,
             extra={"event": "daemon_stopping", "now": self.stop_now, "running": busy},
         )
-        self.dispatcher.paused = True
+        self.dispatcher.hold()
         self.retention.stop()
         self.scheduler.close()
         if self.stop_now:

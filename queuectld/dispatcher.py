@@ -9,6 +9,8 @@ sleeps in a loop asking the store whether anything is due.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -31,6 +33,18 @@ INTERRUPTED = "interrupted by stop --now"
 # retry with a growing pause, up to this one.
 WRITE_RETRY_FIRST = 0.25
 WRITE_RETRY_MAX = 5.0
+# A run's pid is written on its own only once it has run this long; a shorter
+# run's pid goes in with its result. Until then a daemon crash is covered by the
+# run marker in the job's environment (see survivors.py), not by the pid.
+PROCESS_RECORD_DELAY = 0.1
+# A job is claimed ahead for a busy worker only while runs take less than this
+# (a moving average, and the worker's current run so far), and the average's
+# weight for each new run. A held job goes back to waiting once it has waited
+# a few average runs (HOLD_AHEAD_RUNS): the run before it turned out long.
+HOLD_AHEAD_BELOW_SECONDS = 0.05
+RUN_AVERAGE_WEIGHT = 0.2
+HOLD_AHEAD_RUNS = 4
+HOLD_AHEAD_AT_LEAST_SECONDS = 0.005
 
 
 @dataclass(eq=False)
@@ -43,6 +57,8 @@ class ActiveRun:
     kill_reason: str | None = None
     started: float = 0.0
     marker: str | None = None
+    process_pending: asyncio.TimerHandle | None = None
+    process_recorded: bool = False
 
 
 class Dispatcher:
@@ -62,14 +78,19 @@ class Dispatcher:
         self.supervisor = supervisor
         self.config = config
         self.events = events
-        self.log_dir = log_dir
+        self.log_dir = str(log_dir)
         self.paused = False
         # `worker drain`: running jobs finish, none start, enqueues still accepted.
         self.draining = False
         self.active: dict[str, ActiveRun] = {}
-        self._pass_scheduled = False
-        self._pass_running = False
-        self._pass_again = False
+        self._claiming = False
+        self._claim_again = False
+        # Jobs claimed for workers that are still busy, started as each frees up;
+        # see _room_ahead. Any change to what may run bumps the generation.
+        self.ahead: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
+        self._ahead_timer: asyncio.TimerHandle | None = None
+        self._generation = 0
+        self._recent_run_seconds: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Future] = set()
         self._give_up_writes = False
@@ -78,46 +99,120 @@ class Dispatcher:
     # -- deciding what runs -------------------------------------------------
 
     def kick(self) -> None:
-        """Ask for a dispatch pass soon; many kicks in one loop turn make one pass."""
-        if self._pass_running:
-            self._pass_again = True
-            return
-        if not self._pass_scheduled:
-            self._pass_scheduled = True
-            self.loop.call_soon(self._start_pass)
+        """Start held jobs on idle workers, and claim due jobs for the rest.
 
-    def _start_pass(self) -> None:
-        self._pass_scheduled = False
-        self._pass_running = True
-        task = self.loop.create_task(self._dispatch_pass())
-        task.add_done_callback(self._pass_done)
-
-    def _pass_done(self, task: asyncio.Task) -> None:
-        self._pass_running = False
-        if not task.cancelled() and task.exception() is not None:
-            log.error("dispatch pass failed: %s", task.exception())
-            self.loop.call_later(1.0, self.kick)  # the store may be briefly unavailable
-        if self._pass_again:
-            self._pass_again = False
-            self.kick()
-
-    async def _dispatch_pass(self) -> None:
+        The claim is queued at once, not on a later loop turn, so that it joins the
+        store batch (and the commit) of the write that called for it: the insert of
+        an enqueued job, or the result of the run that freed a worker.
+        """
         if self.paused or self.draining or self.supervisor.stopping:
             return
         idle = self.supervisor.idle_workers()
-        if not idle:
+        while idle and self.ahead:
+            self._start(idle.pop(0), self.ahead.popleft()[1])
+        if self._claiming:
+            self._claim_again = True
             return
-        now = time.time()
-        jobs, next_due = await self.runner.call(_claim, now, len(idle))
-        idle = self.supervisor.idle_workers()
-        for job in jobs:
-            if idle:
-                self._start(idle.pop(0), job)
-            else:  # a worker vanished while the claim was in flight
-                self._put_back(job)
-        # Due already (more jobs than workers) fires at once and finds no idle worker,
-        # which is cheap; a worker becoming idle kicks a pass anyway.
-        self._set_timer(next_due)
+        limit = len(idle) + self._room_ahead()
+        if limit <= 0:
+            return
+        self._claiming = True
+        future = self.runner.call(_claim, time.time(), limit)
+        future.add_done_callback(functools.partial(self._claimed, self._generation, limit))
+
+    def _room_ahead(self) -> int:
+        """How many more jobs to hold claimed for workers that are busy now.
+
+        With short jobs a worker would otherwise idle for a store round trip
+        between two of them; with long ones that wait is nothing, and a held job
+        would show as processing long before it runs, so none are held.
+        """
+        recent = self._recent_run_seconds
+        if recent is None or recent > HOLD_AHEAD_BELOW_SECONDS:
+            return 0
+        since = time.time() - HOLD_AHEAD_BELOW_SECONDS
+        short = sum(
+            1
+            for worker in self.supervisor.busy_workers()
+            if worker.run is not None and worker.run.started > since
+        )
+        return max(0, short - len(self.ahead))
+
+    def _claimed(self, generation: int, limit: int, future: asyncio.Future) -> None:
+        self._claiming = False
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            log.error("dispatch failed: %s", error)
+            self.loop.call_later(1.0, self.kick)  # the store may be briefly unavailable
+            return
+        jobs, next_due = future.result()
+        if generation != self._generation or self.paused or self.draining:
+            # What may run changed while the claim was out (a queue paused, a
+            # drain): claimed under the old rules, these go back untouched.
+            self._release(jobs)
+        else:
+            idle = self.supervisor.idle_workers()
+            now = time.time()
+            for job in jobs:
+                if idle:
+                    self._start(idle.pop(0), job)
+                else:
+                    self.ahead.append((now, job))
+            self._watch_ahead()
+        if len(jobs) < limit:
+            self._set_timer(next_due)
+        if self._claim_again or generation != self._generation:
+            self._claim_again = False
+            self.kick()
+
+    def release_ahead(self, job_id: str | None = None) -> bool:
+        """Put held jobs (all, or the one with this id) back to waiting.
+
+        Called before anything that changes what may run (a queue paused or
+        limited, a drain, a stop) or changes a held job (cancel, edit): the store
+        call that follows is queued after the release, so it sees them waiting.
+        """
+        if job_id is None:
+            self._generation += 1  # a claim now in flight was made under the old rules
+        kept = [held for held in self.ahead if job_id is not None and held[1].id != job_id]
+        released = [job for _, job in self.ahead if job_id is None or job.id == job_id]
+        self.ahead = collections.deque(kept)
+        self._release(released)
+        return bool(released)
+
+    def _hold_limit(self) -> float:
+        recent = self._recent_run_seconds or HOLD_AHEAD_BELOW_SECONDS
+        limit = max(HOLD_AHEAD_AT_LEAST_SECONDS, recent * HOLD_AHEAD_RUNS)
+        return min(HOLD_AHEAD_BELOW_SECONDS, limit)
+
+    def _watch_ahead(self) -> None:
+        if self.ahead and self._ahead_timer is None:
+            self._ahead_timer = self.loop.call_later(self._hold_limit(), self._release_stale)
+
+    def _release_stale(self) -> None:
+        """Jobs held for workers whose runs turned out long go back to waiting."""
+        self._ahead_timer = None
+        since = time.time() - self._hold_limit()
+        stale = [job for held_at, job in self.ahead if held_at <= since]
+        if stale:
+            self.ahead = collections.deque(held for held in self.ahead if held[0] > since)
+            self._release(stale)
+        self._watch_ahead()
+
+    def hold(self) -> None:
+        """Start nothing more (the daemon is stopping); held jobs go back."""
+        self.paused = True
+        self.release_ahead()
+
+    def _release(self, jobs: list[ClaimedJob]) -> None:
+        if jobs:
+            self._write(
+                Store.release_claims,
+                [(job.seq, job.run, job.prior_state) for job in jobs],
+                time.time(),
+            )
 
     def _set_timer(self, due: float | None) -> None:
         if self._timer is not None:
@@ -128,8 +223,9 @@ class Dispatcher:
             self._timer = self.loop.call_later(delay, self.kick)
 
     def _start(self, worker: Worker, job: ClaimedJob) -> None:
-        shard = self.log_dir / str(job.seq // 1000)
-        run = ActiveRun(job, worker, str(shard / f"{job.seq}-{job.run}.log"), started=time.time())
+        # One folder per thousand jobs; a string, not a Path: this runs once per job.
+        log_path = f"{self.log_dir}/{job.seq // 1000}/{job.seq}-{job.run}.log"
+        run = ActiveRun(job, worker, log_path, started=time.time())
         run.marker = run_marker(self.instance, job.seq, job.run)
         worker.busy = True
         worker.run = run
@@ -175,18 +271,6 @@ class Dispatcher:
         )
         self.telemetry.job_started(job.queue, waited)
 
-    def _put_back(self, job: ClaimedJob) -> None:
-        self._write(
-            Store.finish_run,
-            job.seq,
-            job.run,
-            state="pending",
-            outcome="interrupted",
-            counted=False,
-            now=time.time(),
-            error="no worker was free to take it",
-        )
-
     # -- what workers report ----------------------------------------------
 
     def on_worker_message(self, worker: Worker, message: dict) -> None:
@@ -197,20 +281,18 @@ class Dispatcher:
         if kind == "started":
             run.pid = message.get("pid")
             run.pid_started = message.get("pid_started")
-            self._write(
-                Store.record_run_process,
-                run.job.seq,
-                run.job.run,
-                worker.id,
-                run.pid,
-                run.pid_started,
-                time.time(),
+            run.process_pending = self.loop.call_later(
+                PROCESS_RECORD_DELAY, self._record_process, run
             )
         elif kind == "done":
-            self._finish(run, message)
             worker.busy = False
             worker.run = None
-            self.kick()
+            self._finish(run, message)
+
+    def _record_process(self, run: ActiveRun) -> None:
+        run.process_pending = None
+        run.process_recorded = True
+        self._write(_record_process, run)
 
     def on_worker_exit(self, worker: Worker, status: int | None) -> None:
         run: ActiveRun | None = worker.run
@@ -256,8 +338,13 @@ class Dispatcher:
         else:
             state = "dead"
         self.active.pop(job.id, None)
+        if run.process_pending is not None:
+            run.process_pending.cancel()
+            run.process_pending = None
+        record = None if run.process_recorded else run
         future = self._write(
-            Store.finish_run,
+            _finish_run,
+            record,
             job.seq,
             job.run,
             state=state,
@@ -272,6 +359,13 @@ class Dispatcher:
         )
         future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
         duration = now - run.started
+        recent = self._recent_run_seconds
+        self._recent_run_seconds = (
+            duration if recent is None else recent + RUN_AVERAGE_WEIGHT * (duration - recent)
+        )
+        # Before the log line: writing it releases the GIL, and the store thread
+        # would take the result alone into a batch (and a commit) of its own.
+        self.kick()
         _log_finish(job, state, outcome, counted, duration, report, run_at, now)
         self.telemetry.job_finished(job.queue, state, counted, duration)
 
@@ -426,5 +520,21 @@ def _log_finish(
         )  # fmt: skip
 
 
+def _record_process(store: Store, run: ActiveRun) -> None:
+    store.record_run_process(
+        run.job.seq, run.job.run, run.worker.id, run.pid, run.pid_started, run.started
+    )
+
+
+def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> list[str]:
+    """Close a run, first writing its process and start if not done yet (a short run)."""
+    if record is not None:
+        _record_process(store, record)
+    return store.finish_run(*args, **kwargs)
+
+
 def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:
-    return store.claim_due_jobs(now, limit), store.next_due_time()
+    jobs = store.claim_due_jobs(now, limit)
+    # When every idle worker got a job the next due time does not matter: the
+    # first worker to free up claims again. Skipping it saves a query per queue.
+    return jobs, (store.next_due_time() if len(jobs) < limit else None)

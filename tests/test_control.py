@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 
+from protocol.errors import ProtocolError
 from tests.conftest import wait_for
 from tests.test_lifecycle import wait_state
 
@@ -437,3 +439,84 @@ def test_a_schedules_jobs_never_see_the_connection_token(daemon, workdir):
     [schedule] = client.call("schedule_list")["schedules"]
     assert "QUEUECTL_TOKEN" not in schedule["job"].get("env", {})
     assert schedule["job"]["env"]["OK"] == "1"
+
+
+# -- jobs claimed ahead ---------------------------------------------------------------
+# With short jobs the dispatcher claims one job ahead for each busy worker. These
+# held jobs must never be seen to start after something said they may not.
+
+
+def _short_backlog(daemon, queue: str, count: int, command: str, progress: int) -> list[str]:
+    with daemon.client() as client:
+        ids = [
+            job_id
+            for batch in client.enqueue_many(
+                {"command": command, "queue": queue} for _ in range(count)
+            )
+            for job_id in batch
+        ]
+        client.scale_workers(2)
+        wait_for(
+            lambda: client.status()["jobs"]["completed"] >= progress,
+            30,
+            0.005,
+            "the drain to get going",
+        )
+    return ids
+
+
+def _latest_start(client, queue: str) -> float:
+    starts = [job["started_at"] for job in client.list_jobs(queue=queue) if job["started_at"]]
+    return max(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in starts)
+
+
+def test_a_queue_paused_mid_drain_starts_nothing_more_not_even_held_jobs(daemon):
+    # Runs of 20 ms: short enough to be claimed ahead, long enough that a held job
+    # would wait for a worker past the moment the pause is acknowledged.
+    ids = _short_backlog(daemon, "burst", 300, "sleep 0.02", 20)
+    with daemon.client() as client:
+        client.queue_pause("burst")
+        paused_at = time.time()
+        time.sleep(0.5)
+        status = client.status()
+        assert status["jobs"]["processing"] == 0, status["jobs"]
+        assert _latest_start(client, "burst") <= paused_at
+        done = status["jobs"]["completed"]
+        assert 20 <= done < len(ids)
+        assert status["jobs"]["pending"] == len(ids) - done  # every held job went back
+        client.queue_resume("burst")
+        assert client.wait(ids, timeout=60)["done"]
+
+
+def test_a_drain_or_a_canceled_held_job_leaves_nothing_claimed(daemon):
+    ids = _short_backlog(daemon, "default", 3000, "true", 100)
+    with daemon.client() as client:
+        # Cancel the jobs at the front of the backlog: held, running or already done.
+        done = client.status()["jobs"]["completed"]
+        canceled = []
+        for job_id in ids[done : done + 10]:
+            try:
+                state = client.cancel(job_id)["state"]
+            except ProtocolError as exc:
+                assert "completed" in str(exc), exc
+                continue
+            # A running `true` may end before the kill reaches it.
+            assert state in ("canceled", "completed"), state
+            if state == "canceled":
+                canceled.append(job_id)
+        client.drain(wait=True, timeout=10)
+        drained_at = time.time()
+        time.sleep(0.3)
+        status = client.status()["jobs"]
+        assert status["processing"] == 0, status
+        assert _latest_start(client, "default") <= drained_at
+        for job_id in canceled:
+            job = client.get_job(job_id)
+            assert job["state"] == "canceled", job
+            # Canceled before it ran (held, or waiting), or killed while running.
+            assert [run["outcome"] for run in job["history"]] in ([], ["canceled"]), job
+        client.resume_workers()
+        result = client.wait(ids, timeout=60)
+        assert result["done"]
+        states = list(result["states"].values())
+        assert states.count("completed") == len(ids) - len(canceled)

@@ -159,3 +159,52 @@ def test_a_version_1_file_is_migrated_in_place_keeping_its_jobs(tmp_path):
     [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
     assert claimed.id == "old" and claimed.run_uid is None
     store.close()
+
+
+def end_run(store, claimed, state: str, **kwargs) -> None:
+    """A counted run that ended with its job in `state` (completed or failed)."""
+    tx(
+        store,
+        store.finish_run,
+        claimed.seq,
+        claimed.run,
+        state=state,
+        outcome=state,
+        counted=True,
+        **kwargs,
+    )
+
+
+def test_released_claims_leave_jobs_as_if_never_claimed(store):
+    tx(store, store.add_jobs, [job(job_id="fresh"), job(job_id="retried")], 0)
+    claimed = {c.id: c for c in tx(store, store.claim_due_jobs, 1.0, 2)}
+    end_run(store, claimed["retried"], "failed", now=2.0, run_at=3.0, exit_code=1)
+    before = tx(store, store.get_job, "retried")
+    [again] = tx(store, store.claim_due_jobs, 4.0, 1)
+    assert (again.id, again.run, again.prior_state) == ("retried", 2, "failed")
+    fresh = claimed["fresh"]
+    assert fresh.prior_state == "pending"
+    tx(store, store.release_claims, [(fresh.seq, fresh.run, "pending")], 5.0)
+    tx(store, store.release_claims, [(again.seq, again.run, "failed")], 5.0)
+
+    after = tx(store, store.get_job, "retried")
+    for key in ("state", "attempts", "started_at", "history"):
+        assert after[key] == before[key], key
+    plain = tx(store, store.get_job, "fresh")
+    assert (plain["state"], plain["started_at"], plain["history"]) == ("pending", None, [])
+    counts = tx(store, store.count_by_state)
+    assert (counts["pending"], counts["failed"], counts["processing"]) == (1, 1, 0)
+    # Claimed again, they get the same run numbers: nothing of the released runs is left.
+    assert sorted((c.id, c.run) for c in tx(store, store.claim_due_jobs, 6.0, 2)) == [
+        ("fresh", 1),
+        ("retried", 2),
+    ]
+
+
+def test_a_release_after_the_run_ended_changes_nothing(store):
+    tx(store, store.add_jobs, [job(job_id="done")], 0)
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    end_run(store, claimed, "completed", now=2.0, exit_code=0)
+    tx(store, store.release_claims, [(claimed.seq, claimed.run, "pending")], 3.0)
+    record = tx(store, store.get_job, "done")
+    assert record["state"] == "completed" and len(record["history"]) == 1

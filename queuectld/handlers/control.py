@@ -22,6 +22,8 @@ DRAIN_CHECK_SECONDS = 0.1
 
 
 async def set_draining(daemon: Daemon, draining: bool) -> None:
+    if draining:
+        daemon.dispatcher.release_ahead()
     await daemon.runner.call(Store.set_config, DRAINING_KEY, "1" if draining else "0")
     daemon.dispatcher.draining = draining
     if not draining:
@@ -78,6 +80,7 @@ async def edit(daemon: Daemon, args: dict) -> dict:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, "edit: give at least one of command, priority, run_at, queue"
         )
+    daemon.dispatcher.release_ahead(args["id"])  # claimed ahead is not yet running
     record = await daemon.runner.call(Store.edit_job, args["id"], changes, now)
     daemon.dispatcher.kick()  # it may be due sooner, or in a queue with room
     return record

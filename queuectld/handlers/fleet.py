@@ -26,6 +26,8 @@ async def worker_scale(daemon: Daemon, args: dict) -> dict:
     refuse_while_stopping(daemon)
     if daemon.dispatcher.draining:
         await set_draining(daemon, False)  # `worker start` also ends a drain
+    if count < daemon.supervisor.target:
+        daemon.dispatcher.release_ahead()  # held for workers that are going away
     await set_config(daemon, "workers", count)
     daemon.supervisor.scale(count)
     return {"target": count}
@@ -39,6 +41,7 @@ async def worker_stop(daemon: Daemon, args: dict) -> dict:
         " now" if args.get("now") else "",
         extra={"event": "workers_stopping", "now": bool(args.get("now")), "running": busy},
     )
+    daemon.dispatcher.release_ahead()
     await set_config(daemon, "workers", 0)
     supervisor.scale(0)
     if args.get("now"):

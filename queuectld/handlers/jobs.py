@@ -60,8 +60,11 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     ]
     for job in jobs:
         job.run_uid, job.run_gid = run_uid, run_gid
-    added = await daemon.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
+    inserting = daemon.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
+    # Queued right behind the insert, the claim for idle workers shares its batch
+    # and commit: the job is on its way to a worker as the client gets its answer.
     daemon.dispatcher.kick()
+    added = await inserting
     existing = set(added.existing)
     daemon.telemetry.jobs_enqueued(
         job.queue for job, job_id in zip(jobs, added.ids, strict=True) if job_id not in existing
@@ -150,6 +153,7 @@ async def list_jobs(daemon: Daemon, args: dict) -> dict:
 
 async def cancel(daemon: Daemon, args: dict) -> dict:
     job_id = args["id"]
+    daemon.dispatcher.release_ahead(job_id)  # claimed ahead is not yet running
     if daemon.dispatcher.active.get(job_id) is not None:
         waiter = daemon.events.subscribe(job_id)
         try:

@@ -15,6 +15,7 @@ async def queue_set(daemon: Daemon, args: dict) -> dict:
     changes = {key: args[key] for key in ("concurrency", "priority") if key in args}
     if "on_finish" in args:
         changes["on_finish"] = args["on_finish"].strip() or None  # "" removes the hook
+    daemon.dispatcher.release_ahead()  # claimed under the old limit
     settings = await daemon.runner.call(Store.set_queue, args["name"], changes)
     if "on_finish" in changes:
         daemon.hooks.set_queue_hook(args["name"], changes["on_finish"])
@@ -27,6 +28,7 @@ async def queue_list(daemon: Daemon, args: dict) -> dict:
 
 
 async def queue_pause(daemon: Daemon, args: dict) -> dict:
+    daemon.dispatcher.release_ahead()  # none of the queue's held jobs may start now
     settings = await daemon.runner.call(Store.set_queue, args["name"], {"paused": True})
     return {"name": args["name"], **settings}
 

@@ -89,6 +89,7 @@ class ClaimedJob:
     run_uid: int | None = None
     run_gid: int | None = None
     due_at: float | None = None  # when this attempt became due: its wait is start - due_at
+    prior_state: str = "pending"  # what release_claims puts back
 
 
 @dataclass
@@ -150,8 +151,16 @@ class Store(ABC):
 
     @abstractmethod
     def record_run_process(
-        self, seq: int, run: int, worker: int, pid: int, pid_started: float, now: float
-    ) -> None: ...
+        self, seq: int, run: int, worker: int, pid: int, pid_started: float, started: float
+    ) -> None:
+        """The run's process; `started`, when it was handed to its worker, becomes the
+        start time of the run and of the job (a job claimed ahead waits a little)."""
+
+    @abstractmethod
+    def release_claims(self, claims: list[tuple[int, int, str]], now: float) -> None:
+        """Undo claims of runs that never started: for each (seq, run, prior state)
+        the run is forgotten and the job is back in its prior state, as if never
+        claimed. A run that is no longer `processing` with that number is left alone."""
 
     @abstractmethod
     def finish_run(

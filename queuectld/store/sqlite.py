@@ -256,9 +256,10 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
         # Which jobs is decided per queue (limits, pauses) in the same transaction.
-        seqs = self._claimable_seqs(now, limit)
-        if not seqs:
+        prior_states = self._claimable_seqs(now, limit)
+        if not prior_states:
             return []
+        seqs = list(prior_states)
         rank = {seq: index for index, seq in enumerate(seqs)}
         rows = self.conn.execute(
             "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = ?, "
@@ -308,17 +309,38 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
                     run_uid,
                     run_gid,
                     due_at=due_at,
+                    prior_state=prior_states[seq],
                 )
             )
         return claimed
 
     def record_run_process(
-        self, seq: int, run: int, worker: int, pid: int, pid_started: float, now: float
+        self, seq: int, run: int, worker: int, pid: int, pid_started: float, started: float
     ) -> None:
         self.conn.execute(
-            "UPDATE runs SET worker = ?, pid = ?, pid_started = ? WHERE job_seq = ? AND run = ?",
-            (worker, pid, pid_started, seq, run),
+            "UPDATE runs SET worker = ?, pid = ?, pid_started = ?, started_at = ? "
+            "WHERE job_seq = ? AND run = ?",
+            (worker, pid, pid_started, started, seq, run),
         )
+        self.conn.execute(
+            "UPDATE jobs SET started_at = ? WHERE seq = ? AND runs = ?", (started, seq, run)
+        )
+
+    def release_claims(self, claims: list[tuple[int, int, str]], now: float) -> None:
+        for seq, run, prior_state in claims:
+            forgotten = self.conn.execute(
+                "DELETE FROM runs WHERE job_seq = ? AND run = ? AND outcome = 'running'",
+                (seq, run),
+            ).rowcount
+            if not forgotten:
+                continue
+            # The job's start time goes back to its previous run's (none: NULL).
+            self.conn.execute(
+                "UPDATE jobs SET state = ?, runs = runs - 1, updated_at = ?, started_at = "
+                "(SELECT r.started_at FROM runs r WHERE r.job_seq = ? AND r.run = ?) "
+                "WHERE seq = ? AND runs = ? AND state = 'processing'",
+                (prior_state, now, seq, run - 1, seq, run),
+            )
 
     def finish_run(
         self,

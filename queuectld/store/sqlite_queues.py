@@ -140,15 +140,16 @@ class QueueMixin:
             open_queues.append((name, room, queue["priority"]))
         return open_queues
 
-    def _claimable_seqs(self, now: float, limit: int) -> list[int]:
-        """The seqs to claim, best first: queue priority, job priority, due time, age."""
+    def _claimable_seqs(self, now: float, limit: int) -> dict[int, str]:
+        """The seqs to claim, best first (queue priority, job priority, due time, age),
+        each with its state now."""
         candidates = []
         for name, room, queue_priority in self._open_queues():
             take = limit if room is None else min(room, limit)
-            for priority, run_at, seq in self._due_in_queue(name, now, take):
-                candidates.append((-queue_priority, -priority, run_at, seq))
+            for priority, run_at, seq, state in self._due_in_queue(name, now, take):
+                candidates.append((-queue_priority, -priority, run_at, seq, state))
         candidates.sort()
-        return [candidate[3] for candidate in candidates[:limit]]
+        return {candidate[3]: candidate[4] for candidate in candidates[:limit]}
 
     def _due_in_queue(self, queue: str, now: float, limit: int) -> list[tuple]:
         """Up to `limit` due jobs of a queue in claim order.
@@ -167,7 +168,7 @@ class QueueMixin:
             if level is None or len(rows) >= limit:
                 return rows
             rows += self.conn.execute(
-                f"SELECT priority, run_at, seq FROM jobs WHERE queue = ? AND {CLAIMABLE} "
+                f"SELECT priority, run_at, seq, state FROM jobs WHERE queue = ? AND {CLAIMABLE} "
                 "AND priority = ? AND run_at <= ? ORDER BY run_at, seq LIMIT ?",
                 (queue, level, now, limit - len(rows)),
             ).fetchall()
@@ -178,7 +179,7 @@ class QueueMixin:
         if level is not None and len(rows) < limit:
             # Very many distinct priorities: finish with one ordered scan.
             rows += self.conn.execute(
-                f"SELECT priority, run_at, seq FROM jobs WHERE queue = ? AND {CLAIMABLE} "
+                f"SELECT priority, run_at, seq, state FROM jobs WHERE queue = ? AND {CLAIMABLE} "
                 "AND priority <= ? AND run_at <= ? ORDER BY priority DESC, run_at, seq LIMIT ?",
                 (queue, level, now, limit - len(rows)),
             ).fetchall()
