@@ -13,8 +13,10 @@ import collections
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from queuectld.config import Config
 from queuectld.events import JobEvents
@@ -57,7 +59,6 @@ class ActiveRun:
     kill_reason: str | None = None
     started: float = 0.0
     marker: str | None = None
-    process_pending: asyncio.TimerHandle | None = None
     process_recorded: bool = False
 
 
@@ -92,7 +93,12 @@ class Dispatcher:
         self._generation = 0
         self._recent_run_seconds: float | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._writes: set[asyncio.Future] = set()
+        # Runs whose process is not written yet, oldest first; see _record_processes.
+        self._unrecorded: dict[ActiveRun, None] = {}
+        self._record_timer: asyncio.TimerHandle | None = None
+        self._writes_pending = 0
+        self._writes_settled = asyncio.Event()
+        self._writes_settled.set()
         self._give_up_writes = False
         self.instance = ""  # the store's instance id, for run markers
 
@@ -117,15 +123,21 @@ class Dispatcher:
         if limit <= 0:
             return
         self._claiming = True
-        future = self.runner.call(_claim, time.time(), limit)
-        future.add_done_callback(functools.partial(self._claimed, self._generation, limit))
+        self.runner.submit(
+            _claim,
+            (time.time(), limit),
+            {},
+            functools.partial(self._claimed, self._generation, limit),
+        )
 
     def _room_ahead(self) -> int:
         """How many more jobs to hold claimed for workers that are busy now.
 
         With short jobs a worker would otherwise idle for a store round trip
         between two of them; with long ones that wait is nothing, and a held job
-        would show as processing long before it runs, so none are held.
+        would show as processing long before it runs, so none are held. Up to
+        two per busy worker, refilled once half are gone: one claim of several
+        jobs costs the store little more than a claim of one.
         """
         recent = self._recent_run_seconds
         if recent is None or recent > HOLD_AHEAD_BELOW_SECONDS:
@@ -136,18 +148,18 @@ class Dispatcher:
             for worker in self.supervisor.busy_workers()
             if worker.run is not None and worker.run.started > since
         )
-        return max(0, short - len(self.ahead))
+        room = 2 * short - len(self.ahead)
+        return room if room >= short else 0
 
-    def _claimed(self, generation: int, limit: int, future: asyncio.Future) -> None:
+    def _claimed(
+        self, generation: int, limit: int, claimed: tuple | None, error: BaseException | None
+    ) -> None:
         self._claiming = False
-        if future.cancelled():
-            return
-        error = future.exception()
         if error is not None:
             log.error("dispatch failed: %s", error)
             self.loop.call_later(1.0, self.kick)  # the store may be briefly unavailable
             return
-        jobs, next_due = future.result()
+        jobs, next_due = claimed
         if generation != self._generation or self.paused or self.draining:
             # What may run changed while the claim was out (a queue paused, a
             # drain): claimed under the old rules, these go back untouched.
@@ -230,18 +242,27 @@ class Dispatcher:
         worker.busy = True
         worker.run = run
         self.active[job.id] = run
-        env = dict(job.environ)
-        env["QUEUECTL_JOB_ID"] = job.id
-        env["QUEUECTL_ATTEMPT"] = str(job.attempts + 1)
-        env["QUEUECTL_WORKER"] = str(worker.id)
-        env[RUN_MARKER] = run.marker
+        message = {
+            "t": "run",
+            "command": job.command,
+            "cwd": job.cwd,
+            "env_add": {
+                "QUEUECTL_JOB_ID": job.id,
+                "QUEUECTL_ATTEMPT": str(job.attempts + 1),
+                "QUEUECTL_WORKER": str(worker.id),
+                RUN_MARKER: run.marker,
+            },
+        }
+        # A worker keeps the last environment it was sent: jobs of one submitter
+        # share one (the store hands out one object per stored environment), and
+        # it is most of a run message's bytes.
+        if worker.environ is not job.environ:
+            message["env"] = job.environ
+            worker.environ = job.environ
         self.supervisor.send(
             worker,
             {
-                "t": "run",
-                "command": job.command,
-                "cwd": job.cwd,
-                "env": env,
+                **message,
                 "timeout": job.timeout,
                 "grace": self.config["kill-grace"],
                 "log": run.log_path,
@@ -281,18 +302,39 @@ class Dispatcher:
         if kind == "started":
             run.pid = message.get("pid")
             run.pid_started = message.get("pid_started")
-            run.process_pending = self.loop.call_later(
-                PROCESS_RECORD_DELAY, self._record_process, run
-            )
+            self._unrecorded[run] = None
+            if self._record_timer is None:
+                self._record_timer = self.loop.call_later(
+                    PROCESS_RECORD_DELAY, self._record_processes
+                )
         elif kind == "done":
             worker.busy = False
             worker.run = None
             self._finish(run, message)
 
-    def _record_process(self, run: ActiveRun) -> None:
-        run.process_pending = None
-        run.process_recorded = True
-        self._write(_record_process, run)
+    def _record_processes(self) -> None:
+        """Write the processes of the runs that have now run PROCESS_RECORD_DELAY.
+
+        One timer for all runs, not one per run: at a thousand short jobs a
+        second, a timer each (armed, then canceled) cost more than the writes
+        they save."""
+        self._record_timer = None
+        due = time.time() - PROCESS_RECORD_DELAY
+        runs = []
+        for run in self._unrecorded:
+            if run.started > due:
+                break
+            runs.append(run)
+        for run in runs:
+            del self._unrecorded[run]
+            run.process_recorded = True
+        if runs:
+            self._write(_record_processes, runs)
+        if self._unrecorded:
+            first = next(iter(self._unrecorded))
+            self._record_timer = self.loop.call_later(
+                max(0.0, first.started - due), self._record_processes
+            )
 
     def on_worker_exit(self, worker: Worker, status: int | None) -> None:
         run: ActiveRun | None = worker.run
@@ -338,11 +380,9 @@ class Dispatcher:
         else:
             state = "dead"
         self.active.pop(job.id, None)
-        if run.process_pending is not None:
-            run.process_pending.cancel()
-            run.process_pending = None
+        self._unrecorded.pop(run, None)
         record = None if run.process_recorded else run
-        future = self._write(
+        self._write(
             _finish_run,
             record,
             job.seq,
@@ -356,8 +396,8 @@ class Dispatcher:
             signal=report.get("signal"),
             error=error,
             log_path=report.get("log"),
+            then=functools.partial(self._finished, job, state, run_at),
         )
-        future.add_done_callback(lambda f: self._finished(f, job, state, run_at))
         duration = now - run.started
         recent = self._recent_run_seconds
         self._recent_run_seconds = (
@@ -370,13 +410,11 @@ class Dispatcher:
         self.telemetry.job_finished(job.queue, state, counted, duration)
 
     def _finished(
-        self, future: asyncio.Future, job: ClaimedJob, state: str, run_at: float | None
+        self, job: ClaimedJob, state: str, run_at: float | None, canceled: list[str]
     ) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
         self.events.job_changed(job.id, state)
         # Dependents canceled because this job ended dead or canceled.
-        for dependent in future.result() or ():
+        for dependent in canceled or ():
             self.events.job_changed(dependent, "canceled")
         if run_at is not None:
             self.kick()  # the retry may be due before the current timer
@@ -397,53 +435,36 @@ class Dispatcher:
 
     # -- bookkeeping ---------------------------------------------------------
 
-    def _write(self, fn, *args, **kwargs) -> asyncio.Future:
-        """Issue a store write that is retried while the store is unavailable.
+    def _write(self, fn, *args, then: Callable[[Any], None] | None = None, **kwargs) -> None:
+        """Issue a store write that is retried while the store is unavailable;
+        `then(result)` once it is committed.
 
         These writes record what already happened to a job (it started, it ended):
         losing one would leave the job `processing` and run it again after a
         restart, so they wait out a locked or full database instead of failing.
         """
-        done = self.loop.create_future()
-        self._writes.add(done)
-        done.add_done_callback(self._write_done)
-        self._attempt_write(done, fn, args, kwargs, WRITE_RETRY_FIRST)
-        return done
+        self._writes_pending += 1
+        self._writes_settled.clear()
+        self._attempt_write(fn, args, kwargs, then, WRITE_RETRY_FIRST)
 
-    def _attempt_write(self, done: asyncio.Future, fn, args, kwargs, pause: float) -> None:
-        if done.done():
-            return
-        attempt = self.runner.call(fn, *args, **kwargs)
-
-        def settled(future: asyncio.Future) -> None:
-            if done.done():
-                return
-            if future.cancelled():
-                done.cancel()
-                return
-            error = future.exception()
+    def _attempt_write(self, fn, args, kwargs, then, pause: float) -> None:
+        def settled(result: Any, error: BaseException | None) -> None:
             if isinstance(error, StoreUnavailable) and not self._give_up_writes:
                 log.warning("store unavailable (%s); retrying a job update in %g s", error, pause)
-                self.loop.call_later(
-                    pause,
-                    self._attempt_write,
-                    done,
-                    fn,
-                    args,
-                    kwargs,
-                    min(pause * 2, WRITE_RETRY_MAX),
-                )
-            elif error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(future.result())
+                retry = min(pause * 2, WRITE_RETRY_MAX)
+                self.loop.call_later(pause, self._attempt_write, fn, args, kwargs, then, retry)
+                return
+            self._writes_pending -= 1
+            if not self._writes_pending:
+                self._writes_settled.set()
+            if error is not None:
+                log.error("store write failed: %s", error)
+            elif then is not None:
+                then(result)
 
-        attempt.add_done_callback(settled)
-
-    def _write_done(self, future: asyncio.Future) -> None:
-        self._writes.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.error("store write failed: %s", future.exception())
+        if self._give_up_writes:
+            return  # the daemon gave up on the store (see flush); the next start recovers
+        self.runner.submit(fn, args, kwargs, settled)
 
     async def flush(self, timeout: float = 30.0) -> int:
         """Wait for every write already issued (before the store closes).
@@ -452,17 +473,13 @@ class Dispatcher:
         many writes were lost: their jobs are still `processing` in the store and
         are recovered (requeued) by the next start.
         """
-        deadline = self.loop.time() + timeout
-        while self._writes:
-            left = deadline - self.loop.time()
-            if left <= 0:
-                break
-            await asyncio.wait(list(self._writes), timeout=left)
-        lost = len(self._writes)
+        try:
+            await asyncio.wait_for(self._writes_settled.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        lost = self._writes_pending
         if lost:
             self._give_up_writes = True
-            for future in list(self._writes):
-                future.cancel()
             log.error(
                 "%d job update(s) could not be stored; those jobs are requeued at next start",
                 lost,
@@ -524,6 +541,11 @@ def _record_process(store: Store, run: ActiveRun) -> None:
     store.record_run_process(
         run.job.seq, run.job.run, run.worker.id, run.pid, run.pid_started, run.started
     )
+
+
+def _record_processes(store: Store, runs: list[ActiveRun]) -> None:
+    for run in runs:
+        _record_process(store, run)
 
 
 def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> list[str]:

@@ -39,6 +39,7 @@ class Worker:
     retiring: bool = False  # told to exit; takes no new job
     outbox: bytearray = field(default_factory=bytearray)
     run: Any = None  # the dispatcher's record of the job this worker runs
+    environ: Any = None  # the last job environment sent to it (the dispatcher's)
 
     @property
     def pid(self) -> int:

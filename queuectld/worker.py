@@ -1,7 +1,9 @@
 """A worker process: runs one job at a time for the supervisor.
 
 The supervisor sends {"t": "run", ...}, {"t": "kill", "reason": ...} and
-{"t": "stop"} frames over a socketpair; the worker answers {"t": "ready"},
+{"t": "stop"} frames over a socketpair. A run carries the job's environment
+only when it differs from the previous run's ("env"), and the variables of
+this run ("env_add") always; the worker answers {"t": "ready"},
 {"t": "started", ...} and {"t": "done", ...}. The worker never touches the
 store. If the supervisor goes away (socket EOF, or the parent-death signal)
 the worker kills its job's process group and exits, so no job outlives the
@@ -337,12 +339,15 @@ def serve(channel: Channel) -> None:
     selector = selectors.DefaultSelector()
     selector.register(channel.sock, selectors.EVENT_READ, "control")
     channel.send({"t": "ready", "pid": os.getpid()})
+    environ: dict[str, str] = {}
     while True:
         message = channel.next_message()
         kind = message.get("t")
         if kind == "stop":
             return
         if kind == "run":
+            environ = message.get("env", environ)
+            message["env"] = {**environ, **message["env_add"]}
             run = JobRun(channel, message, selector)
             run.execute()
             if run.stop_after:

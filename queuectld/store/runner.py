@@ -2,19 +2,23 @@
 
 Every call from the event loop is queued; the thread takes all the calls that
 are waiting, runs each inside its own savepoint of one transaction, commits
-once and only then resolves the callers' futures. Under load many enqueues
-share one fsync; an idle daemon pays nothing (the thread blocks on the queue).
+once and only then answers the callers, in the event loop: a future for
+`call`, a plain callback for `submit`. Under load many enqueues share one
+fsync; an idle daemon pays nothing (the thread blocks on the queue).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from queuectld.store.base import Store, StoreUnavailable
+
+log = logging.getLogger("queuectld.store")
 
 T = TypeVar("T")
 _STOP = object()
@@ -44,12 +48,32 @@ class StoreRunner:
         `fn` is either a function of the store, or a method of the `Store` interface
         (`Store.add_jobs`), which is bound to the backend's implementation.
         """
+        future = self.loop.create_future()
+        self._calls.put((self._bind(fn), args, kwargs, future))
+        return future
+
+    def submit(
+        self,
+        fn: Callable[..., T],
+        args: tuple,
+        kwargs: dict,
+        callback: Callable[[Any, BaseException | None], None],
+    ) -> None:
+        """Like `call`, but `callback(result, error)` is called after the commit.
+
+        For the dispatcher, which issues a few calls per job and awaits none of
+        them: no future, and no loop turn between the commit and the callback.
+        Callbacks run before the tasks awaiting `call`s of the same batch resume,
+        so a job claimed in an enqueue's batch is on its way to its worker before
+        the enqueue is answered.
+        """
+        self._calls.put((self._bind(fn), args, kwargs, callback))
+
+    def _bind(self, fn: Callable) -> Callable:
         name = getattr(fn, "__name__", None)
         if name is not None and getattr(Store, name, None) is fn:
-            fn = getattr(type(self.store), name)
-        future = self.loop.create_future()
-        self._calls.put((fn, args, kwargs, future))
-        return future
+            return getattr(type(self.store), name)
+        return fn
 
     def _run(self) -> None:
         while True:
@@ -112,13 +136,18 @@ class StoreRunner:
 
 
 def _settle(outcomes: list) -> None:
-    for future, result, error in outcomes:
-        if future.done():
+    for answer, result, error in outcomes:
+        if not isinstance(answer, asyncio.Future):
+            try:
+                answer(result, error)
+            except Exception:  # one caller's bug must not leave the others unanswered
+                log.exception("a store callback failed")
+        elif answer.done():
             continue
-        if error is not None:
-            future.set_exception(error)
+        elif error is not None:
+            answer.set_exception(error)
         else:
-            future.set_result(result)
+            answer.set_result(result)
 
 
 def _as_unavailable(exc: BaseException) -> BaseException:
