@@ -113,9 +113,7 @@ class Dispatcher:
         """
         if self.paused or self.draining or self.supervisor.stopping:
             return
-        idle = self.supervisor.idle_workers()
-        while idle and self.ahead:
-            self._start(idle.pop(0), self.ahead.popleft()[1])
+        idle = self._start_held()
         if self._claiming:
             self._claim_again = True
             return
@@ -129,6 +127,15 @@ class Dispatcher:
             {},
             functools.partial(self._claimed, self._generation, limit),
         )
+
+    def _start_held(self) -> list[Worker]:
+        """Give held jobs to idle workers; returns the workers still idle."""
+        idle = self.supervisor.idle_workers()
+        if self.paused or self.draining or self.supervisor.stopping:
+            return idle
+        while idle and self.ahead:
+            self._start(idle.pop(0), self.ahead.popleft()[1])
+        return idle
 
     def _room_ahead(self) -> int:
         """How many more jobs to hold claimed for workers that are busy now.
@@ -310,6 +317,7 @@ class Dispatcher:
         elif kind == "done":
             worker.busy = False
             worker.run = None
+            self._start_held()  # the worker's next job first; the bookkeeping can wait
             self._finish(run, message)
 
     def _record_processes(self) -> None:
