@@ -315,6 +315,8 @@ class Dispatcher:
                     PROCESS_RECORD_DELAY, self._record_processes
                 )
         elif kind == "done":
+            if run.pid is None:  # a short run: its pid comes with its end
+                run.pid = message.get("pid")
             worker.busy = False
             worker.run = None
             self._start_held()  # the worker's next job first; the bookkeeping can wait

@@ -3,11 +3,12 @@
 The supervisor sends {"t": "run", ...}, {"t": "kill", "reason": ...} and
 {"t": "stop"} frames over a socketpair. A run carries the job's environment
 only when it differs from the previous run's ("env"), and the variables of
-this run ("env_add") always; the worker answers {"t": "ready"},
-{"t": "started", ...} and {"t": "done", ...}. The worker never touches the
-store. If the supervisor goes away (socket EOF, or the parent-death signal)
-the worker kills its job's process group and exits, so no job outlives the
-daemon unsupervised.
+this run ("env_add") always. The worker answers {"t": "ready"},
+{"t": "started", ...} once a run has lasted START_REPORT_DELAY, and
+{"t": "done", ...} (with the pid of a run too short to have reported its
+start). The worker never touches the store. If the supervisor goes away
+(socket EOF, or the parent-death signal) the worker kills its job's process
+group and exits, so no job outlives the daemon unsupervised.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from protocol.framing import FrameDecoder, pack_frame
 from queuectld.procutil import die_with_parent, kill_group, process_start_time, signal_name
 
 READ_CHUNK = 65536
+# A run still going after this long is reported as started (with its pid); a
+# shorter one reports its pid with its end, saving a message each way per job.
+START_REPORT_DELAY = 0.01
 TRUNCATED = "\n[queuectl: output truncated at {} bytes]\n"
 
 
@@ -116,6 +120,9 @@ class JobRun:
         self.timed_out = False
         self.term_sent_at: float | None = None
         self.stop_after = False
+        self.pid: int | None = None
+        self.start_reported = False
+        self.report_start_at = 0.0
 
     def execute(self) -> None:
         spec = self.spec
@@ -137,13 +144,8 @@ class JobRun:
             )
             return
         os.close(write_fd)
-        self.channel.send(
-            {
-                "t": "started",
-                "pid": child.pid,
-                "pid_started": process_start_time(child.pid) or time.time(),
-            }
-        )
+        self.pid = child.pid
+        self.report_start_at = time.monotonic() + START_REPORT_DELAY
         try:
             self._supervise(child, read_fd)
         finally:
@@ -179,6 +181,8 @@ class JobRun:
                             raise
                         self._handle_control(proc)
                 now = time.monotonic()
+                if not self.start_reported and now >= self.report_start_at and not exited:
+                    self._report_start()
                 if deadline is not None and now >= deadline and not self.timed_out and not exited:
                     self.timed_out = True
                     self._terminate(proc)
@@ -196,9 +200,21 @@ class JobRun:
             os.close(pidfd)
         self._report(proc.returncode, timeout)
 
+    def _report_start(self) -> None:
+        self.start_reported = True
+        self.channel.send(
+            {
+                "t": "started",
+                "pid": self.pid,
+                "pid_started": process_start_time(self.pid) or time.time(),
+            }
+        )
+
     def _next_wakeup(self, deadline: float | None, grace: float) -> float | None:
         now = time.monotonic()
         candidates = []
+        if not self.start_reported:
+            candidates.append(self.report_start_at - now)
         if deadline is not None and not self.timed_out:
             candidates.append(deadline - now)
         if self.term_sent_at is not None:
@@ -247,17 +263,18 @@ class JobRun:
             outcome, error = "failed", f"killed by {signal_name(signal_number)}"
         else:
             outcome, error = "failed", f"exit code {returncode}"
-        self.channel.send(
-            {
-                "t": "done",
-                "outcome": outcome,
-                "exit_code": exit_code,
-                "signal": signal_number,
-                "error": error,
-                "log": log_path,
-                "log_error": self.log.error,
-            }
-        )
+        report = {
+            "t": "done",
+            "outcome": outcome,
+            "exit_code": exit_code,
+            "signal": signal_number,
+            "error": error,
+            "log": log_path,
+            "log_error": self.log.error,
+        }
+        if not self.start_reported:
+            report["pid"] = self.pid  # the shell is gone: no start time to read
+        self.channel.send(report)
 
 
 class Child:
