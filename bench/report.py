@@ -32,6 +32,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.1f} MB"
     if unit == "s":
         return f"{value:.3f} s"
+    if unit == "us":
+        return f"{value:,.0f} us"
     if unit == "CPU-s/min":
         return f"{value:.3f} CPU-s/min"
     return f"{value:g} {unit}".strip()
