@@ -1,9 +1,12 @@
 """Moves jobs between the store and the fleet.
 
-Due jobs are claimed in one store call for all idle workers at once. The
-dispatcher runs when something can change the answer: a worker became idle,
-a job was enqueued, or the timer set for the next due job fires. It never
-sleeps in a loop asking the store whether anything is due.
+Due jobs are claimed in one store call for all idle workers at once, and
+while jobs are short, for busy workers too: those are held here and handed
+to the first worker that frees up, so that it does not wait for the store
+between two short jobs (see _room_ahead, release_ahead). The dispatcher runs
+when something can change the answer: a worker became idle, a job was
+enqueued, or the timer set for the next due job fires. It never sleeps in a
+loop asking the store whether anything is due.
 """
 
 from __future__ import annotations
