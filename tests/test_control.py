@@ -520,3 +520,20 @@ def test_a_drain_or_a_canceled_held_job_leaves_nothing_claimed(daemon):
         assert result["done"]
         states = list(result["states"].values())
         assert states.count("completed") == len(ids) - len(canceled)
+
+
+def test_a_daemon_stopped_mid_drain_leaves_held_jobs_as_if_never_claimed(daemon):
+    ids = _short_backlog(daemon, "default", 3000, "true", 100)
+    assert daemon.stop() == 0  # graceful: running jobs finish, held ones go back
+    daemon.workers = 0
+    daemon.start()
+    with daemon.client() as client:
+        jobs = client.list_jobs()
+        assert len(jobs) == len(ids)
+        states = {job["state"] for job in jobs}
+        assert states == {"completed", "pending"}, states
+        # A job left claimed would have been recovered as an interrupted run
+        # at this start, with a start time; a released one never started.
+        for job in jobs:
+            if job["state"] == "pending":
+                assert job["started_at"] is None and job["attempts"] == 0, job
