@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from queuectld.store import NewJob, StoreError
+from queuectld.store import NewJob, StoreError, sqlite_rows
 from queuectld.store.sqlite import ForeignDatabase, SQLiteStore
 
 
@@ -208,3 +208,32 @@ def test_a_release_after_the_run_ended_changes_nothing(store):
     tx(store, store.release_claims, [(claimed.seq, claimed.run, "pending")], 3.0)
     record = tx(store, store.get_job, "done")
     assert record["state"] == "completed" and len(record["history"]) == 1
+
+
+def _scripted_ids(monkeypatch, *draws: str) -> None:
+    """Make the id generator hand out these ids, in order, then random ones again."""
+    queue = list(draws)
+    real = sqlite_rows.random_ids
+
+    def scripted(count: int) -> list[str]:
+        taken, queue[:] = queue[:count], queue[count:]
+        return taken + real(count - len(taken))
+
+    monkeypatch.setattr(sqlite_rows, "random_ids", scripted)
+
+
+def test_a_generated_id_that_is_taken_is_drawn_again_not_refused(store, monkeypatch):
+    tx(store, store.add_jobs, [job(job_id="aaaaaaaaaaaa")], 0)
+    # Plain batch: the first draw is taken by a stored job, the two others repeat.
+    _scripted_ids(monkeypatch, "aaaaaaaaaaaa", "bbbbbbbbbbbb", "bbbbbbbbbbbb")
+    ids = tx(store, store.add_jobs, [job(), job(), job()], 0)
+    assert len(set(ids)) == 3 and "aaaaaaaaaaaa" not in ids and "bbbbbbbbbbbb" in ids
+    # The path for unique keys and dependencies draws again too.
+    _scripted_ids(monkeypatch, "aaaaaaaaaaaa")
+    [unique] = tx(store, store.add_jobs, [job(unique_key="k")], 0)
+    assert unique != "aaaaaaaaaaaa"
+    assert tx(store, store.count_by_state)["pending"] == 5
+    # An id the client chose is still refused when taken.
+    with pytest.raises(StoreError, match="already exists"):
+        tx(store, store.add_jobs, [job(), job(job_id="aaaaaaaaaaaa")], 0)
+    assert tx(store, store.count_by_state)["pending"] == 5

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -28,7 +27,7 @@ from queuectld.store.records import job_record, run_record
 from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite_control import ControlMixin
 from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
-from queuectld.store.sqlite_rows import INSERT_JOB, job_row
+from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
 from queuectld.store.sqlite_schedules import ScheduleMixin
 from queuectld.store.sqlite_views import SQLiteViews
 
@@ -226,33 +225,57 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
         """The fast path for a batch with no dependencies and no unique keys."""
-        rows = []
-        ids = []
-        seen: set[str] = set()
-        generated = iter(random_ids(sum(1 for job in jobs if not job.id)))
-        for job, env_id in zip(jobs, self._batch_environment_ids(jobs), strict=True):
-            job_id = job.id or next(generated)
-            if job_id in seen:
-                raise StoreError("conflict", f"job id {job_id!r} appears twice in the batch")
-            seen.add(job_id)
-            ids.append(job_id)
-            rows.append(job_row(job, job_id, env_id, now))
-        try:
-            self.conn.executemany(INSERT_JOB, rows)
-        except sqlite3.IntegrityError:
-            taken = self._existing_ids(ids)
-            raise StoreError("conflict", f"job id {taken[0]!r} already exists") from None
-        except sqlite3.OperationalError as exc:
-            raise _unavailable(exc) from None
-        self.count_new_jobs(Counter((job.queue, "pending") for job in jobs))
-        return ids
+        env_ids = self._batch_environment_ids(jobs)
+        ids = batch_ids(jobs)
+        for _ in range(ID_ATTEMPTS):
+            rows = [
+                job_row(job, job_id, env_id, now)
+                for job, job_id, env_id in zip(jobs, ids, env_ids, strict=True)
+            ]
+            # Rows before a failing one stay inserted: a savepoint takes them back.
+            self.conn.execute("SAVEPOINT insert_rows")
+            try:
+                self.conn.executemany(INSERT_JOB, rows)
+            except sqlite3.IntegrityError:
+                self._undo("insert_rows")
+                ids = self._replace_taken_ids(jobs, ids)
+                continue
+            except sqlite3.OperationalError as exc:
+                self._undo("insert_rows")
+                raise _unavailable(exc) from None
+            self.conn.execute("RELEASE insert_rows")
+            self.count_new_jobs(Counter((job.queue, "pending") for job in jobs))
+            return ids
+        raise StoreError("conflict", "could not find free job ids for the batch")
+
+    def _undo(self, savepoint: str) -> None:
+        self.conn.execute(f"ROLLBACK TO {savepoint}")
+        self.conn.execute(f"RELEASE {savepoint}")
+
+    def _replace_taken_ids(self, jobs: list[NewJob], ids: list[str]) -> list[str]:
+        """A batch's ids with the generated ones that are taken drawn again; a conflict
+        when an id the client chose is taken."""
+        taken = set(self._existing_ids(ids))
+        for job in jobs:
+            if job.id and job.id in taken:
+                raise StoreError("conflict", f"job id {job.id!r} already exists")
+        if not taken:
+            raise StoreError("conflict", "the batch conflicts with a stored job")
+        avoid = taken | set(ids)
+        replaced = []
+        for job_id in ids:
+            if job_id in taken:
+                job_id = fresh_id(avoid)
+                avoid.add(job_id)
+            replaced.append(job_id)
+        return replaced
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
         found = []
         for job_id in ids:
             if self.conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
                 found.append(job_id)
-        return found or ["?"]
+        return found
 
     def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
         # Which jobs is decided per queue (limits, pauses) in the same transaction.
@@ -588,12 +611,6 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
-
-
-def random_ids(count: int) -> list[str]:
-    """`count` random 12-hex-digit job ids from one call to the system's random source."""
-    digits = secrets.token_bytes(6 * count).hex()
-    return [digits[i : i + 12] for i in range(0, 12 * count, 12)]
 
 
 def _split_sql(script: str) -> list[str]:

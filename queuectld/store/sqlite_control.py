@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import heapq
 import json
-import secrets
 import sqlite3
 from collections import Counter
 
 from queuectld.store.base import Enqueued, NewJob, StoreError
-from queuectld.store.sqlite_rows import INSERT_JOB, job_row
+from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
 
 LIVE = "('pending', 'failed', 'processing')"
 FINISHED = ("completed", "dead", "canceled")
@@ -46,12 +45,8 @@ class ControlMixin:
             )
         if not any(job.after or job.unique_key for job in jobs):
             return Enqueued(self._insert_plain(jobs, now))
-        ids = [job.id or secrets.token_hex(6) for job in jobs]
-        position: dict[str, int] = {}
-        for index, job_id in enumerate(ids):
-            if job_id in position:
-                raise StoreError("conflict", f"job id {job_id!r} appears twice in the batch")
-            position[job_id] = index
+        ids = batch_ids(jobs)
+        position = {job_id: index for index, job_id in enumerate(ids)}
         edges = [self._batch_deps(jobs, ids, position, index) for index in range(len(jobs))]
         # Resolved (seq, id, state) of each job of the batch once handled: its own row,
         # or the live job holding its unique key.
@@ -112,14 +107,18 @@ class ControlMixin:
             waiting_on = []
         env_id = self._environment_id(job.cwd, job.environ)
         after = json.dumps([d_id for _, d_id, _ in deps]) if deps else None
-        row_values = job_row(job, job_id, env_id, now, state, finished_at, error,
-                             len(waiting_on), after)  # fmt: skip
-        try:
-            row = self.conn.execute(
-                f"{INSERT_JOB} {UNIQUE_CONFLICT} RETURNING seq", row_values
-            ).fetchall()
-        except sqlite3.IntegrityError:
-            raise StoreError("conflict", f"job id {job_id!r} already exists") from None
+        for attempt in range(ID_ATTEMPTS):
+            row_values = job_row(job, job_id, env_id, now, state, finished_at, error,
+                                 len(waiting_on), after)  # fmt: skip
+            try:
+                row = self.conn.execute(
+                    f"{INSERT_JOB} {UNIQUE_CONFLICT} RETURNING seq", row_values
+                ).fetchall()
+                break
+            except sqlite3.IntegrityError:
+                if job.id or attempt == ID_ATTEMPTS - 1:
+                    raise StoreError("conflict", f"job id {job_id!r} already exists") from None
+                job_id = fresh_id({job_id})  # a generated id that a stored job has
         if not row:
             holder = self.conn.execute(
                 f"SELECT seq, id, state FROM jobs WHERE unique_key = ? AND state IN {LIVE}",
