@@ -55,9 +55,9 @@ def fixed_targets(cores: int) -> list[Target]:
 def peer_targets(values: dict[str, float]) -> list[Target]:
     """'Ahead of every peer measured': our throughput above, our latency below, each peer's."""
     targets = []
-    peers = sorted({k.split(".")[1] for k in values if k.startswith("peer.")} - {"ours"})
+    peers = sorted({k.split(".")[1] for k in values if k.startswith("peer.")})
     for peer in peers:
-        if f"peer.{peer}.drain" in values and "peer.ours.drain" in values:
+        if f"peer.{peer}.drain.ratio" in values:
             targets.append(
                 Target(
                     f"ahead of {peer}: throughput (ours / theirs > 1)",
@@ -68,7 +68,7 @@ def peer_targets(values: dict[str, float]) -> list[Target]:
                 )
             )
         for pct in ("p50", "p99"):
-            if f"peer.{peer}.{pct}" in values and f"peer.ours.{pct}" in values:
+            if f"peer.{peer}.{pct}.ratio" in values:
                 targets.append(
                     Target(
                         f"ahead of {peer}: latency {pct} (theirs / ours > 1)",

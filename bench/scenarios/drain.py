@@ -92,12 +92,6 @@ def drain_runs(ctx: Context, workers: int) -> dict:
     return ctx.once(f"drain-{workers}", measure)
 
 
-def drain_rate(ctx: Context, workers: int) -> tuple[float, list[float]]:
-    """Our median drain rate with this many workers, and its runs."""
-    runs = drain_runs(ctx, workers)
-    return runs["rate"], runs["rates"]
-
-
 def run(ctx: Context) -> list[Figure]:
     figures = []
     for n in (ctx.cores, 2 * ctx.cores):
