@@ -262,6 +262,12 @@ class Dispatcher:
                 "QUEUECTL_WORKER": str(worker.id),
                 RUN_MARKER: run.marker,
             },
+            "timeout": job.timeout,
+            "grace": self.config["kill-grace"],
+            "log": run.log_path,
+            "log_max": self.config["log-max-bytes"],
+            "uid": job.run_uid,
+            "gid": job.run_gid,
         }
         # A worker keeps the last environment it was sent: jobs of one submitter
         # share one (the store hands out one object per stored environment), and
@@ -269,18 +275,7 @@ class Dispatcher:
         if worker.environ is not job.environ:
             message["env"] = job.environ
             worker.environ = job.environ
-        self.supervisor.send(
-            worker,
-            {
-                **message,
-                "timeout": job.timeout,
-                "grace": self.config["kill-grace"],
-                "log": run.log_path,
-                "log_max": self.config["log-max-bytes"],
-                "uid": job.run_uid,
-                "gid": job.run_gid,
-            },
-        )
+        self.supervisor.send(worker, message)
         waited = run.started - job.due_at if job.due_at is not None else 0.0
         log.info(
             "job %s started on worker %d (attempt %d of %d, queue %s, waited %.3f s)",
@@ -342,7 +337,7 @@ class Dispatcher:
             del self._unrecorded[run]
             run.process_recorded = True
         if runs:
-            self._write(_record_processes, runs)
+            self._write(_store_processes, runs)
         if self._unrecorded:
             first = next(iter(self._unrecorded))
             self._record_timer = self.loop.call_later(
@@ -550,21 +545,21 @@ def _log_finish(
         )  # fmt: skip
 
 
-def _record_process(store: Store, run: ActiveRun) -> None:
+def _store_process(store: Store, run: ActiveRun) -> None:
     store.record_run_process(
         run.job.seq, run.job.run, run.worker.id, run.pid, run.pid_started, run.started
     )
 
 
-def _record_processes(store: Store, runs: list[ActiveRun]) -> None:
+def _store_processes(store: Store, runs: list[ActiveRun]) -> None:
     for run in runs:
-        _record_process(store, run)
+        _store_process(store, run)
 
 
 def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> list[str]:
     """Close a run, first writing its process and start if not done yet (a short run)."""
     if record is not None:
-        _record_process(store, record)
+        _store_process(store, record)
     return store.finish_run(*args, **kwargs)
 
 
