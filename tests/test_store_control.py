@@ -271,6 +271,19 @@ def test_purge_deletes_old_finished_jobs_with_their_runs(store):
         tx(store, store.purge_jobs, "pending", 100.0, None, 100)
 
 
+def test_purge_removes_environments_no_job_uses_any_more(store):
+    lone = NewJob(**{**job("lone").__dict__, "environ": {"PATH": "/only/here"}})
+    tx(store, store.add_jobs, [lone, job("shared")], 0)
+    claim(store)
+    finish(store, "lone", "completed", now=11)
+    finish(store, "shared", "completed", now=11)
+    tx(store, store.add_jobs, [job("stays", run_at=1000)], 0)  # shares "shared"'s environment
+    assert tx(store, store.purge_jobs, "completed", 100.0, None, 100)[0] == 2
+    environments = store.conn.execute("SELECT count(*) FROM environments").fetchone()[0]
+    assert environments == 1
+    assert tx(store, store.get_job, "stays", False)["state"] == "pending"
+
+
 def test_migration_from_schema_1_backfills_queue_counts(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

@@ -40,6 +40,9 @@ JOB_COLUMNS = (
 # Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
 PAGE_BYTES = 4 * 1024 * 1024
 PAGE_ROW_OVERHEAD = 512
+# Jobs deleted per statement: SQLite's limit on bound parameters is far above
+# this; chunks keep statements small.
+DELETE_CHUNK = 500
 ENV_CACHE_SIZE = 64  # distinct environments remembered by their items; each holds a few kB
 _UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
 
@@ -567,8 +570,8 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
     def _delete_jobs(self, seqs: list[int]) -> list[str]:
         """Delete jobs with their runs and unused environments; return their log paths."""
         logs: list[str] = []
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
+        for start in range(0, len(seqs), DELETE_CHUNK):
+            chunk = seqs[start : start + DELETE_CHUNK]
             marks = ",".join("?" * len(chunk))
             logs += [
                 r[0]

@@ -29,8 +29,6 @@ UNIQUE_CONFLICT = (
     f"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING"
 )
 EDITABLE = ("command", "priority", "run_at", "queue")
-# SQLite's limit on bound parameters is far above this; chunks keep statements small.
-CHUNK = 500
 
 
 class ControlMixin:
@@ -259,23 +257,9 @@ class ControlMixin:
             sql += " AND queue = ?"
             params.append(queue)
         seqs = [r[0] for r in self.conn.execute(sql + " LIMIT ?", (*params, limit)).fetchall()]
-        logs: list[str] = []
-        for start in range(0, len(seqs), CHUNK):
-            chunk = seqs[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            logs += [
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT log_path FROM runs WHERE job_seq IN ({marks}) "
-                    "AND log_path IS NOT NULL",
-                    chunk,
-                )
-            ]
-            self.conn.execute(f"DELETE FROM runs WHERE job_seq IN ({marks})", chunk)
-            self.conn.execute(f"DELETE FROM job_deps WHERE job_seq IN ({marks})", chunk)
-            self.conn.execute(f"DELETE FROM job_deps WHERE dep_seq IN ({marks})", chunk)
-            self.conn.execute(f"DELETE FROM jobs WHERE seq IN ({marks})", chunk)
-        return len(seqs), logs
+        # The same deletion as `dlq purge` and retention: runs, dependency edges and
+        # environments no job or schedule uses any more go with the jobs.
+        return len(seqs), self._delete_jobs(seqs)
 
 
 def _dependencies(job: NewJob, position: dict[str, int]) -> list:
