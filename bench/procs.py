@@ -43,6 +43,29 @@ def timed_run(argv: Sequence[str], **kwargs) -> tuple[float, subprocess.Complete
     return elapsed, result
 
 
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` counts that differ by at most one."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run_together(commands: list[list[str]], failure: str) -> float:
+    """Seconds from the first start to the last end of load processes run at once.
+
+    Each command waits for a start time it was given, does its work and prints
+    "START END" (epoch seconds); `failure` is the error when one exits non-zero.
+    """
+    procs = [
+        subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE) for argv in commands
+    ]
+    spans = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(failure)
+        spans.append(tuple(float(x) for x in out.split()))
+    return max(e for _, e in spans) - min(s for s, _ in spans)
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 30.0) -> None:
     """Stop a process we started, by its pid: SIGTERM (a graceful stop), a second
     SIGTERM if it lingers (queuectld then interrupts running jobs), SIGKILL last."""

@@ -8,12 +8,11 @@ acknowledged job is on disk).
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 from bench.context import Context
 from bench.daemon import BenchDaemon
-from bench.procs import PYTHON, child_env, queuectl_argv, timed_run
+from bench.procs import PYTHON, queuectl_argv, run_together, shares, timed_run
 from bench.report import Figure, runs_detail
 from bench.stats import median
 
@@ -25,30 +24,21 @@ START_DELAY = 1.5  # every client has started and connected before the clock sta
 
 def concurrent_rate(clients: int, total: int) -> float:
     """Jobs per second that `clients` processes enqueue together, one job per request."""
-    share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
     with BenchDaemon(workers=0) as daemon:
         start_at = time.time() + START_DELAY
-        procs = [
-            subprocess.Popen(
-                [PYTHON, "-m", "bench.load.enqueuer", str(daemon.home), str(n), str(start_at)],
-                env=child_env(),
-                stdout=subprocess.PIPE,
-            )
-            for n in share
+        commands = [
+            [PYTHON, "-m", "bench.load.enqueuer", str(daemon.home), str(n), str(start_at)]
+            for n in shares(total, clients)
         ]
-        spans = []
-        for proc in procs:
-            out, _ = proc.communicate()
-            if proc.returncode != 0:
-                raise RuntimeError(f"an enqueuing client failed; daemon log: {daemon.log_tail()}")
-            spans.append(tuple(float(x) for x in out.split()))
+        try:
+            seconds = run_together(commands, "an enqueuing client failed")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; daemon log: {daemon.log_tail()}") from None
         with daemon.client() as client:
             pending = client.status()["jobs"]["pending"]
         if pending != total:
             raise RuntimeError(f"enqueued {total} jobs but the daemon holds {pending}")
-    begin = min(s for s, _ in spans)
-    end = max(e for _, e in spans)
-    return total / (end - begin)
+    return total / seconds
 
 
 def batched_rate(ctx: Context, total: int) -> float:

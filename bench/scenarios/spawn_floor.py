@@ -5,11 +5,10 @@ No queue is involved; every end-to-end figure is a ratio of this one.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 from bench.context import Context
-from bench.procs import PYTHON, child_env
+from bench.procs import PYTHON, run_together, shares
 from bench.report import Figure, runs_detail
 from bench.stats import median
 
@@ -19,25 +18,12 @@ START_DELAY = 1.0  # lets every spawner finish its own start-up before the clock
 
 def spawn_rate(processes: int, total: int) -> float:
     """Spawns per second of `processes` parallel spawners sharing `total` spawns."""
-    share = [total // processes + (1 if i < total % processes else 0) for i in range(processes)]
     start_at = time.time() + START_DELAY
-    procs = [
-        subprocess.Popen(
-            [PYTHON, "-m", "bench.load.spawner", str(n), str(start_at)],
-            env=child_env(),
-            stdout=subprocess.PIPE,
-        )
-        for n in share
+    commands = [
+        [PYTHON, "-m", "bench.load.spawner", str(n), str(start_at)]
+        for n in shares(total, processes)
     ]
-    spans = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError("a spawner failed")
-        spans.append(tuple(float(x) for x in out.split()))
-    begin = min(s for s, _ in spans)
-    end = max(e for _, e in spans)
-    return total / (end - begin)
+    return total / run_together(commands, "a spawner failed")
 
 
 def floor(ctx: Context, processes: int) -> tuple[float, list[float]]:
