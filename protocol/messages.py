@@ -18,8 +18,14 @@ from protocol.schema import MAX_NAME_BYTES, Field, validate_fields
 # About 31 years: beyond it a delay or timeout is a mistake (and not a date).
 MAX_SECONDS = 1e9
 
+# Job states, defined once: everything else (SQL fragments, validation, the CLI's
+# choices) is built from these. `failed` means "waiting for its retry".
+WAITING_STATES = ("pending", "failed")  # may be claimed once due
+RUNNING_STATES = ("processing",)
+LIVE_STATES = WAITING_STATES + RUNNING_STATES  # not finished: holds its unique key
+TERMINAL_STATES = ("completed", "dead", "canceled")  # finished: only a user moves it on
 JOB_STATES = ("pending", "processing", "completed", "failed", "dead", "canceled")
-TERMINAL_STATES = ("completed", "dead", "canceled")
+assert sorted(JOB_STATES) == sorted(LIVE_STATES + TERMINAL_STATES)
 
 # The fields a job spec may carry (JSON on the CLI, a msgpack map on the wire).
 JOB_SPEC_FIELDS: dict[str, Field] = {

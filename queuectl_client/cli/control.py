@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import click
 
+from protocol.messages import TERMINAL_STATES
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli import workers
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.parse import parse_duration
 
-FINISHED_STATES = ("completed", "dead", "canceled")
+FINISHED_STATES = TERMINAL_STATES
 
 
 def register(cli: click.Group) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgpack
 
+from protocol.messages import TERMINAL_STATES
 from queuectld.store.base import (
     ClaimedJob,
     NewJob,
@@ -25,13 +26,13 @@ from queuectld.store.base import (
 )
 from queuectld.store.records import job_record, run_record
 from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
+from queuectld.store.sql import WAITING
 from queuectld.store.sqlite_control import ControlMixin
 from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
 from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
 from queuectld.store.sqlite_schedules import ScheduleMixin
 from queuectld.store.sqlite_views import SQLiteViews
 
-WAITING = "('pending', 'failed')"
 JOB_COLUMNS = (
     "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "
     "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
@@ -388,7 +389,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             "counted = ?, log_path = ? WHERE job_seq = ? AND run = ?",
             (now, outcome, exit_code, signal, error, int(counted), log_path, seq, run),
         )
-        terminal = state in ("completed", "dead", "canceled")
+        terminal = state in TERMINAL_STATES
         self.conn.execute(
             "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?, "
             "run_at = coalesce(?, run_at), finished_at = ?, exit_code = ?, last_error = ? "

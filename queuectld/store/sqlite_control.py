@@ -20,11 +20,11 @@ import json
 import sqlite3
 from collections import Counter
 
+from protocol.messages import TERMINAL_STATES
 from queuectld.store.base import Enqueued, NewJob, StoreError
+from queuectld.store.sql import LIVE
 from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
 
-LIVE = "('pending', 'failed', 'processing')"
-FINISHED = ("completed", "dead", "canceled")
 UNIQUE_CONFLICT = (
     f"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING"
 )
@@ -173,7 +173,7 @@ class ControlMixin:
         if row is None:
             raise StoreError("not_found", f"no job {job_id!r}")
         seq, state, unique_key = row
-        if state not in FINISHED:
+        if state not in TERMINAL_STATES:
             raise StoreError(
                 "conflict",
                 f"cannot retry job {job_id!r}: it is {state}; only a completed, dead or "
@@ -247,9 +247,9 @@ class ControlMixin:
     def purge_jobs(
         self, state: str, finished_before: float, queue: str | None, limit: int
     ) -> tuple[int, list[str]]:
-        if state not in FINISHED:
+        if state not in TERMINAL_STATES:
             raise StoreError(
-                "bad_request", f"only finished jobs can be purged ({', '.join(FINISHED)})"
+                "bad_request", f"only finished jobs can be purged ({', '.join(TERMINAL_STATES)})"
             )
         sql = "SELECT seq FROM jobs WHERE state = ? AND finished_at < ?"
         params: list = [state, finished_before]

@@ -13,8 +13,8 @@ from collections import Counter
 
 from protocol.messages import JOB_STATES
 from queuectld.store.base import StoreError
+from queuectld.store.sql import WAITING
 
-WAITING = "('pending', 'failed')"
 # A claimable job: waiting for its time (or a retry) and for no dependency.
 CLAIMABLE = f"state IN {WAITING} AND blocked = 0"
 QUEUE_DEFAULTS = {"concurrency": 0, "priority": 0, "paused": False, "on_finish": None}

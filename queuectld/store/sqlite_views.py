@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from protocol.times import to_iso
+from queuectld.store.sql import WAITING
 
 MINUTE = 60.0
 HOUR = 3600.0
 PERCENTILE_SAMPLE = 10_000
 PERCENTILES = (50, 90, 99)
-WAITING = "('pending', 'failed')"
 
 # Per queue, over the runs that ended since :hour; the last run of a job now dead
 # is the attempt that sent it to the DLQ.
