@@ -23,6 +23,8 @@ from protocol.messages import JOB_STATES
 from queuectld import __version__, activation, sdnotify
 from queuectld.config import Config
 from queuectld.dispatcher import Dispatcher
+from queuectld.engine.lease import Lease, daemon_id
+from queuectld.engine.recovery import recover_own_runs
 from queuectld.events import JobEvents
 from queuectld.handlers import Handlers
 from queuectld.handlers.control import DRAINING_KEY
@@ -35,7 +37,6 @@ from queuectld.service_manager import ServiceManager
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor
-from queuectld.survivors import kill_run, run_marker
 from queuectld.tcp import TcpSettings
 from queuectld.telemetry import Telemetry
 
@@ -162,6 +163,8 @@ class Daemon:
 
     async def _start_serving(self, loop: asyncio.AbstractEventLoop) -> None:
         stored = await self.runner.call(Store.config_items)
+        self.daemon_id = daemon_id(self.home)
+        self.lease = Lease(self.runner, self.daemon_id, lambda: self.dispatcher.kick())
         self.config = Config(stored)
         self.events = JobEvents()
         self.supervisor = Supervisor(
@@ -175,8 +178,8 @@ class Daemon:
             self.events,
             self.home / "logs",
             telemetry=self.telemetry,
+            owner=self.daemon_id,
         )
-        self.dispatcher.instance = await self.runner.call(Store.instance_id)
         self.dispatcher.draining = stored.get(DRAINING_KEY) == "1"
         self.hooks = Hooks(
             self.runner,
@@ -202,7 +205,9 @@ class Daemon:
         )
         self.telemetry.on_change(self.service.changed)
         self._start_metrics()
-        await self._recover_interrupted_runs()
+        await self.lease.register()
+        await recover_own_runs(self.runner, self.daemon_id)
+        self.lease.start()
         self.unix_access = UnixAccess(self.socket_group)
         self.server = Server(
             Handlers(self), self.config, self.unix_access, self.tcp and self.tcp.token
@@ -338,6 +343,10 @@ class Daemon:
         else:
             await self.supervisor.stop_gracefully()
         await self.dispatcher.flush()
+        try:
+            await self.lease.stop()
+        except Exception as exc:  # the store may be gone; the next start recovers
+            log.warning("could not leave the store: %s", exc)
         await self.hooks.close()
         await self.server.close()
         if not self.socket_activated:
@@ -373,44 +382,6 @@ class Daemon:
             tcp.port,
             "TLS" if tcp.ssl_context else "plain TCP, loopback only",
         )
-
-    async def _recover_interrupted_runs(self) -> None:
-        """Runs still marked running belong to a daemon that died: end them, requeue."""
-        orphans = await self.runner.call(Store.running_attempts)
-        loop = asyncio.get_running_loop()
-        for orphan in orphans:
-            # Its worker should have killed it when the daemon died; if the worker
-            # died too, the job is still running. Kill it (never a reused pid:
-            # see survivors.py) before it is requeued, so it cannot run twice.
-            marker = run_marker(self.dispatcher.instance, orphan.seq, orphan.run)
-            killed = await loop.run_in_executor(
-                None, kill_run, marker, orphan.pid, orphan.pid_started, orphan.started_at, 5.0
-            )
-            if killed:
-                log.warning(
-                    "killed %d process(es) of job %s left running by a previous daemon: %s",
-                    len(killed),
-                    orphan.id,
-                    " ".join(map(str, killed)),
-                    extra={"event": "orphan_killed", "job": orphan.id, "pids": killed},
-                )
-            await self.runner.call(
-                Store.finish_run,
-                orphan.seq,
-                orphan.run,
-                state="pending",
-                outcome="interrupted",
-                counted=False,
-                now=time.time(),
-                run_at=time.time(),
-                error="the daemon stopped while the job ran",
-            )
-        if orphans:
-            log.warning(
-                "requeued %d job(s) interrupted by a previous daemon",
-                len(orphans),
-                extra={"event": "jobs_recovered", "count": len(orphans)},
-            )
 
     def _listening_sockets(self) -> list[socket.socket]:
         """The socket systemd passed (socket activation), or one we bind ourselves."""

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from queuectld.config import Config
+from queuectld.engine.outcome import Stop, next_state
 from queuectld.events import JobEvents
 from queuectld.procutil import describe_exit
-from queuectld.store import ClaimedJob, Store, StoreUnavailable
+from queuectld.store import ClaimedJob, Finished, Store, StoreUnavailable
 from queuectld.store.runner import StoreRunner
 from queuectld.supervisor import Supervisor, Worker
 from queuectld.survivors import RUN_MARKER, kill_run, run_marker
@@ -32,8 +33,8 @@ from queuectld.telemetry import Telemetry
 
 log = logging.getLogger("queuectld.dispatch")
 
-CANCELED_BY_USER = "canceled by user"
-INTERRUPTED = "interrupted by stop --now"
+CANCELED_BY_USER = Stop.CANCELED
+INTERRUPTED = Stop.INTERRUPTED
 # A job's state change must reach the store even while it is locked or full:
 # retry with a growing pause, up to this one.
 WRITE_RETRY_FIRST = 0.25
@@ -59,7 +60,7 @@ class ActiveRun:
     log_path: str
     pid: int | None = None
     pid_started: float | None = None
-    kill_reason: str | None = None
+    kill_reason: Stop | None = None
     started: float = 0.0
     marker: str | None = None
     process_recorded: bool = False
@@ -75,8 +76,12 @@ class Dispatcher:
         events: JobEvents,
         log_dir: Path,
         telemetry: Telemetry | None = None,
+        owner: str = "",
     ):
         self.loop = loop
+        # This daemon's id: it claims runs as their owner, its run markers carry it,
+        # and every write that ends one of its runs is fenced by it.
+        self.owner = owner
         self.telemetry = telemetry or Telemetry()
         self.runner = runner
         self.supervisor = supervisor
@@ -103,7 +108,6 @@ class Dispatcher:
         self._writes_settled = asyncio.Event()
         self._writes_settled.set()
         self._give_up_writes = False
-        self.instance = ""  # the store's instance id, for run markers
 
     # -- deciding what runs -------------------------------------------------
 
@@ -126,7 +130,7 @@ class Dispatcher:
         self._claiming = True
         self.runner.submit(
             _claim,
-            (time.time(), limit),
+            (time.time(), limit, self.owner),
             {},
             functools.partial(self._claimed, self._generation, limit),
         )
@@ -233,6 +237,7 @@ class Dispatcher:
             self._write(
                 Store.release_claims,
                 [(job.seq, job.run, job.prior_state) for job in jobs],
+                self.owner,
                 time.time(),
             )
 
@@ -248,7 +253,7 @@ class Dispatcher:
         # One folder per thousand jobs; a string, not a Path: this runs once per job.
         log_path = f"{self.log_dir}/{job.seq // 1000}/{job.seq}-{job.run}.log"
         run = ActiveRun(job, worker, log_path, started=time.time())
-        run.marker = run_marker(self.instance, job.seq, job.run)
+        run.marker = run_marker(self.owner, job.seq, job.run)
         worker.busy = True
         worker.run = run
         self.active[job.id] = run
@@ -358,7 +363,7 @@ class Dispatcher:
                 "killed %d process(es) of job %s left by its worker", len(killed), run.job.id
             )
         if run.kill_reason is not None:
-            message = {"outcome": "killed", "error": run.kill_reason}
+            message = {"outcome": "killed", "error": run.kill_reason.value}
         else:
             message = {
                 "outcome": "worker_died",
@@ -373,20 +378,18 @@ class Dispatcher:
         if report.get("log_error"):
             error = f"{error}; {report['log_error']}" if error else report["log_error"]
         now = time.time()
-        run_at = None
-        counted = True
-        if outcome == "completed":
-            state = "completed"
-        elif run.kill_reason == CANCELED_BY_USER:
-            state, outcome, counted = "canceled", "canceled", False
-        elif run.kill_reason is not None:
-            state, outcome, counted = "pending", "interrupted", False
-            run_at = now
-        elif job.attempts + 1 <= job.max_retries:
-            state = "failed"
-            run_at = now + self.config.backoff(job.attempts + 1)
-        else:
-            state = "dead"
+        change = next_state(
+            outcome=outcome,
+            error=error,
+            stop=run.kill_reason,
+            attempts=job.attempts,
+            max_retries=job.max_retries,
+            now=now,
+            backoff=self.config.backoff,
+        )
+        state, outcome, counted, run_at = (
+            change.state, change.outcome, change.counted, change.run_at
+        )  # fmt: skip
         self.active.pop(job.id, None)
         self._unrecorded.pop(run, None)
         record = None if run.process_recorded else run
@@ -395,14 +398,11 @@ class Dispatcher:
             record,
             job.seq,
             job.run,
-            state=state,
-            outcome=outcome,
-            counted=counted,
+            owner=self.owner,
+            change=change,
             now=now,
-            run_at=run_at,
             exit_code=report.get("exit_code"),
             signal=report.get("signal"),
-            error=error,
             log_path=report.get("log"),
             then=functools.partial(self._finished, job, state, run_at),
         )
@@ -418,23 +418,35 @@ class Dispatcher:
         self.telemetry.job_finished(job.queue, state, counted, duration)
 
     def _finished(
-        self, job: ClaimedJob, state: str, run_at: float | None, canceled: list[str]
+        self, job: ClaimedJob, state: str, run_at: float | None, finished: Finished
     ) -> None:
+        if not finished.applied:
+            # Fenced out: the run was taken from this daemon (rescued after its
+            # lease expired) before the result arrived. The store kept the result
+            # in the run's history; the job's newer state stands.
+            log.warning(
+                "job %s run %d ended here after another daemon had taken it over; "
+                "its result is kept in the run history only",
+                job.id,
+                job.run,
+                extra={"event": "late_result", "job": job.id, "run": job.run},
+            )
+            return
         self.events.job_changed(job.id, state)
         # Dependents canceled because this job ended dead or canceled.
-        for dependent in canceled or ():
+        for dependent in finished.canceled:
             self.events.job_changed(dependent, "canceled")
         if run_at is not None:
             self.kick()  # the retry may be due before the current timer
 
     # -- user actions on running jobs ------------------------------------
 
-    def kill_running(self, job_id: str, reason: str) -> bool:
+    def kill_running(self, job_id: str, reason: Stop) -> bool:
         run = self.active.get(job_id)
         if run is None:
             return False
         run.kill_reason = reason
-        self.supervisor.send(run.worker, {"t": "kill", "reason": reason})
+        self.supervisor.send(run.worker, {"t": "kill", "reason": reason.value})
         return True
 
     def interrupt_worker(self, worker: Worker) -> None:
@@ -556,15 +568,17 @@ def _store_processes(store: Store, runs: list[ActiveRun]) -> None:
         _store_process(store, run)
 
 
-def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> list[str]:
+def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> Finished:
     """Close a run, first writing its process and start if not done yet (a short run)."""
     if record is not None:
         _store_process(store, record)
     return store.finish_run(*args, **kwargs)
 
 
-def _claim(store: Store, now: float, limit: int) -> tuple[list[ClaimedJob], float | None]:
-    jobs = store.claim_due_jobs(now, limit)
+def _claim(
+    store: Store, now: float, limit: int, owner: str
+) -> tuple[list[ClaimedJob], float | None]:
+    jobs = store.claim_due_jobs(now, limit, owner)
     # When every idle worker got a job the next due time does not matter: the
     # first worker to free up claims again. Skipping it saves a query per queue.
     return jobs, (store.next_due_time() if len(jobs) < limit else None)

@@ -56,9 +56,7 @@ def completions(workdir) -> Counter:
         return Counter()
 
 
-def test_kill9_of_the_daemon_takes_its_running_jobs_and_grandchildren_down(
-    daemon_factory, workdir
-):
+def test_kill9_of_the_daemon_takes_its_running_jobs_and_grandchildren_down(daemon_factory, workdir):
     daemon = daemon_factory(workers=3)  # two busy workers and an idle one
     ids = ["k1", "k2"]
     with daemon.client() as client:
@@ -144,7 +142,7 @@ def test_recovery_never_kills_a_process_that_reused_a_recorded_pid(daemon_factor
         now = time.time()
         store.begin()
         store.add_jobs([_new_job("reused")], now)
-        [claimed] = store.claim_due_jobs(now, 1)
+        [claimed] = store.claim_due_jobs(now, 1, (home / "daemon.id").read_text().strip())
         real_start = psutil.Process(bystander.pid).create_time()
         # Recorded: the same pid, but a process that started 100 s earlier.
         store.record_run_process(claimed.seq, claimed.run, 1, bystander.pid, real_start - 100, now)
@@ -196,8 +194,10 @@ def test_kill9_of_one_worker_mid_job_retries_the_job_and_keeps_the_fleet(daemon,
     wait_for(lambda: not [p for p in job_pids if alive(p)], timeout=5, what="the job to die")
     with daemon.client() as client:
         wait_for(
-            lambda: len(set(worker_pids(daemon.pid)) - before) == 1
-            and client.status()["workers"]["alive"] == 3,
+            lambda: (
+                len(set(worker_pids(daemon.pid)) - before) == 1
+                and client.status()["workers"]["alive"] == 3
+            ),
             what="a replacement worker",
         )
         assert client.status()["workers"]["target"] == 3
@@ -256,8 +256,7 @@ def test_wal_full_sync_and_one_commit_shared_by_concurrent_calls(tmp_path):
         runner = StoreRunner(store, asyncio.get_running_loop())
         runner.start()
         calls = [
-            runner.call(type(store).add_jobs, [_new_job(f"g{i}")], time.time())
-            for i in range(500)
+            runner.call(type(store).add_jobs, [_new_job(f"g{i}")], time.time()) for i in range(500)
         ]
         await asyncio.gather(*calls)
         return runner

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from queuectld.store import NewJob
+from queuectld.store import NewJob, Transition
 from queuectld.store.sqlite import SQLiteStore
 from tests.conftest import wait_for
 
@@ -75,9 +75,13 @@ def test_pruning_drops_environments_no_job_uses(tmp_path):
 
     store.begin()
     store.add_jobs([job("a", "/a"), job("b", "/b")], 0.0)
-    for claimed in store.claim_due_jobs(1.0, 2):
+    for claimed in store.claim_due_jobs(1.0, 2, "d1"):
         store.finish_run(
-            claimed.seq, claimed.run, state="completed", outcome="completed", counted=True, now=2.0
+            claimed.seq,
+            claimed.run,
+            owner="d1",
+            change=Transition("completed", "completed", True, None, None),
+            now=2.0,
         )
     assert store.prune_finished(3.0, 0, 1) == (1, [])
     store.commit()

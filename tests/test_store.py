@@ -6,8 +6,10 @@ import sqlite3
 
 import pytest
 
-from queuectld.store import NewJob, StoreError, sqlite_rows
+from queuectld.store import NewJob, StoreError, Transition, sqlite_rows
 from queuectld.store.sqlite import ForeignDatabase, SQLiteStore
+
+OWNER = "d1"  # the daemon that claims and finishes runs in these tests
 
 
 def job(command="true", job_id=None, priority=0, run_at=0.0, **kw) -> NewJob:
@@ -55,26 +57,24 @@ def test_claims_by_priority_then_due_time(store):
         ],
         0,
     )
-    claimed = tx(store, store.claim_due_jobs, 10.0, 10)
+    claimed = tx(store, store.claim_due_jobs, 10.0, 10, OWNER)
     assert [c.id for c in claimed] == ["high", "early", "low"]
     assert tx(store, store.next_due_time) == 100
-    assert tx(store, store.claim_due_jobs, 10.0, 10) == []
+    assert tx(store, store.claim_due_jobs, 10.0, 10, OWNER) == []
 
 
 def test_counts_follow_every_transition(store):
     tx(store, store.add_jobs, [job(job_id=str(i)) for i in range(5)], 0)
-    [first] = tx(store, store.claim_due_jobs, 1.0, 1)
+    [first] = tx(store, store.claim_due_jobs, 1.0, 1, OWNER)
     tx(
         store,
         store.finish_run,
         first.seq,
         first.run,
-        state="dead",
-        outcome="failed",
-        counted=True,
+        owner=OWNER,
+        change=Transition("dead", "failed", True, None, "exit code 1"),
         now=2.0,
         exit_code=1,
-        error="exit code 1",
     )
     tx(store, store.cancel_waiting_job, "3", 2.0)
     counts = tx(store, store.count_by_state)
@@ -101,13 +101,13 @@ def test_duplicate_id_conflicts_and_rolls_back_the_batch(store):
 def test_environment_is_stored_once_per_distinct_value(store):
     tx(store, store.add_jobs, [job() for _ in range(50)], 0)
     assert store.conn.execute("SELECT count(*) FROM environments").fetchone()[0] == 1
-    claimed = tx(store, store.claim_due_jobs, 1.0, 1)
+    claimed = tx(store, store.claim_due_jobs, 1.0, 1, OWNER)
     assert claimed[0].environ == {"PATH": "/bin"}
 
 
 def test_job_env_is_merged_over_the_submitters(store):
     tx(store, store.add_jobs, [job(env={"PATH": "/opt", "X": "1"})], 0)
-    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1, OWNER)
     assert claimed.environ == {"PATH": "/opt", "X": "1"}
 
 
@@ -156,36 +156,35 @@ def test_a_version_1_file_is_migrated_in_place_keeping_its_jobs(tmp_path):
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert len(store.instance_id()) == 16
     assert store.get_job("old")["state"] == "pending"
-    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1, OWNER)
     assert claimed.id == "old" and claimed.run_uid is None
     store.close()
 
 
-def end_run(store, claimed, state: str, **kwargs) -> None:
+def end_run(store, claimed, state: str, run_at=None, error=None, **kwargs) -> None:
     """A counted run that ended with its job in `state` (completed or failed)."""
     tx(
         store,
         store.finish_run,
         claimed.seq,
         claimed.run,
-        state=state,
-        outcome=state,
-        counted=True,
+        owner=OWNER,
+        change=Transition(state, state, True, run_at, error),
         **kwargs,
     )
 
 
 def test_released_claims_leave_jobs_as_if_never_claimed(store):
     tx(store, store.add_jobs, [job(job_id="fresh"), job(job_id="retried")], 0)
-    claimed = {c.id: c for c in tx(store, store.claim_due_jobs, 1.0, 2)}
+    claimed = {c.id: c for c in tx(store, store.claim_due_jobs, 1.0, 2, OWNER)}
     end_run(store, claimed["retried"], "failed", now=2.0, run_at=3.0, exit_code=1)
     before = tx(store, store.get_job, "retried")
-    [again] = tx(store, store.claim_due_jobs, 4.0, 1)
+    [again] = tx(store, store.claim_due_jobs, 4.0, 1, OWNER)
     assert (again.id, again.run, again.prior_state) == ("retried", 2, "failed")
     fresh = claimed["fresh"]
     assert fresh.prior_state == "pending"
-    tx(store, store.release_claims, [(fresh.seq, fresh.run, "pending")], 5.0)
-    tx(store, store.release_claims, [(again.seq, again.run, "failed")], 5.0)
+    tx(store, store.release_claims, [(fresh.seq, fresh.run, "pending")], OWNER, 5.0)
+    tx(store, store.release_claims, [(again.seq, again.run, "failed")], OWNER, 5.0)
 
     after = tx(store, store.get_job, "retried")
     for key in ("state", "attempts", "started_at", "history"):
@@ -195,7 +194,7 @@ def test_released_claims_leave_jobs_as_if_never_claimed(store):
     counts = tx(store, store.count_by_state)
     assert (counts["pending"], counts["failed"], counts["processing"]) == (1, 1, 0)
     # Claimed again, they get the same run numbers: nothing of the released runs is left.
-    assert sorted((c.id, c.run) for c in tx(store, store.claim_due_jobs, 6.0, 2)) == [
+    assert sorted((c.id, c.run) for c in tx(store, store.claim_due_jobs, 6.0, 2, OWNER)) == [
         ("fresh", 1),
         ("retried", 2),
     ]
@@ -203,9 +202,9 @@ def test_released_claims_leave_jobs_as_if_never_claimed(store):
 
 def test_a_release_after_the_run_ended_changes_nothing(store):
     tx(store, store.add_jobs, [job(job_id="done")], 0)
-    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1)
+    [claimed] = tx(store, store.claim_due_jobs, 1.0, 1, OWNER)
     end_run(store, claimed, "completed", now=2.0, exit_code=0)
-    tx(store, store.release_claims, [(claimed.seq, claimed.run, "pending")], 3.0)
+    tx(store, store.release_claims, [(claimed.seq, claimed.run, "pending")], OWNER, 3.0)
     record = tx(store, store.get_job, "done")
     assert record["state"] == "completed" and len(record["history"]) == 1
 

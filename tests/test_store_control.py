@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from queuectld.store import NewJob, StoreError
+from queuectld.store import NewJob, StoreError, Transition
 from queuectld.store.schema import MIGRATIONS
 from queuectld.store.sqlite import SQLiteStore
-from tests.test_store import tx
+from tests.test_store import OWNER, tx
 
 
 def job(job_id=None, queue="default", priority=0, run_at=0.0, **kw) -> NewJob:
@@ -36,21 +36,24 @@ def store(tmp_path):
 
 
 def claim(store, limit=10, now=10.0):
-    return [c.id for c in tx(store, store.claim_due_jobs, now, limit)]
+    return [c.id for c in tx(store, store.claim_due_jobs, now, limit, OWNER)]
 
 
 def finish(store, job_id, state, now=11.0):
     seq = store.conn.execute("SELECT seq, runs FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return tx(
+    finished = tx(
         store,
         store.finish_run,
         seq[0],
         seq[1],
-        state=state,
-        outcome="completed" if state == "completed" else "failed",
-        counted=True,
+        owner=OWNER,
+        change=Transition(
+            state, "completed" if state == "completed" else "failed", True, None, None
+        ),
         now=now,
     )
+    assert finished.applied
+    return finished.canceled
 
 
 def state_of(store, job_id):
@@ -133,7 +136,7 @@ def test_claiming_does_not_walk_delayed_or_paused_backlogs(store):
     tx(store, store.add_jobs, [job(f"held{i}", "held") for i in range(30_000)], 0)
     tx(store, store.set_queue, "held", {"paused": True})
     tx(store, store.add_jobs, [job("now", "q", priority=1)], 0)
-    claimed, steps = _vm_steps(store, store.claim_due_jobs, 10.0, 4)
+    claimed, steps = _vm_steps(store, store.claim_due_jobs, 10.0, 4, OWNER)
     assert [c.id for c in claimed] == ["now"]
     assert steps < 20_000, steps  # a scan past either backlog costs about 400,000
     due, steps = _vm_steps(store, store.next_due_time)

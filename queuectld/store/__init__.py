@@ -2,13 +2,26 @@
 
 from queuectld.store.base import (
     ClaimedJob,
+    DaemonRecord,
+    Finished,
     NewJob,
     Store,
     StoreError,
     StoreUnavailable,
+    Transition,
 )
 
-__all__ = ["ClaimedJob", "NewJob", "Store", "StoreError", "StoreUnavailable", "open_store"]
+__all__ = [
+    "ClaimedJob",
+    "DaemonRecord",
+    "Finished",
+    "NewJob",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "Transition",
+    "open_store",
+]
 
 
 def open_store(url_or_path: str) -> Store:

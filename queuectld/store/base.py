@@ -102,6 +102,41 @@ class RunningAttempt:
     pid: int | None
     pid_started: float | None
     started_at: float | None = None
+    owner: str | None = None  # None: claimed before runs had owners (an upgraded store)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What ending an attempt does: the job's next state and the run's record.
+
+    Decided by `queuectld.engine.outcome`, written by `Store.finish_run`.
+    """
+
+    state: str
+    outcome: str
+    counted: bool
+    run_at: float | None  # None: the job's run_at stays as it was
+    error: str | None
+
+
+@dataclass
+class Finished:
+    """What `finish_run` did: whether the fence let it apply, and the dependents
+    it canceled with the job (a job that ended dead or canceled)."""
+
+    applied: bool
+    canceled: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """A daemon registered in the store, with its last heartbeat."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
 
 
 class Store(ABC):
@@ -136,10 +171,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
-        """Move up to `limit` due jobs to processing: among queues that are neither
-        paused nor at their concurrency limit, higher queue priority first, then job
-        priority, then earliest due. Jobs waiting for dependencies are never claimed."""
+    def claim_due_jobs(self, now: float, limit: int, owner: str) -> list[ClaimedJob]:
+        """Move up to `limit` due jobs to processing, each as a run owned by `owner`:
+        among queues that are neither paused nor at their concurrency limit, higher
+        queue priority first, then job priority, then earliest due. Jobs waiting for
+        dependencies are never claimed, and no job is ever claimed by two owners."""
 
     @abstractmethod
     def next_due_time(self) -> float | None:
@@ -157,10 +193,11 @@ class Store(ABC):
         start time of the run and of the job (a job claimed ahead waits a little)."""
 
     @abstractmethod
-    def release_claims(self, claims: list[tuple[int, int, str]], now: float) -> None:
+    def release_claims(self, claims: list[tuple[int, int, str]], owner: str, now: float) -> None:
         """Undo claims of runs that never started: for each (seq, run, prior state)
         the run is forgotten and the job is back in its prior state, as if never
-        claimed. A run that is no longer `processing` with that number is left alone."""
+        claimed. A run that is no longer `processing` with that number and owner is
+        left alone."""
 
     @abstractmethod
     def finish_run(
@@ -168,20 +205,21 @@ class Store(ABC):
         seq: int,
         run: int,
         *,
-        state: str,
-        outcome: str,
-        counted: bool,
+        owner: str | None,
+        change: Transition,
         now: float,
-        run_at: float | None = None,
         exit_code: int | None = None,
         signal: int | None = None,
-        error: str | None = None,
         log_path: str | None = None,
-    ) -> list[str]:
-        """Close a run and move its job to `state`.
+    ) -> Finished:
+        """Close a run and move its job as `change` says, fenced: only while the job
+        is `processing` in that run and the run is `owner`'s (None matches the
+        ownerless runs of an upgraded store).
 
-        A terminal state settles the job's dependents in the same transaction (see
-        `settle_dependents`); returns the ids of the dependents that were canceled.
+        A result the fence rejects changes neither the job nor the run's outcome:
+        it is kept in the run's `late_result`, and `applied` is False. A terminal
+        state settles the job's dependents in the same transaction (see
+        `settle_dependents`); `canceled` lists the dependents that were canceled.
         """
 
     @abstractmethod
@@ -192,7 +230,9 @@ class Store(ABC):
         """(seq, run number, job state, log path) of the given or latest run."""
 
     @abstractmethod
-    def running_attempts(self) -> list[RunningAttempt]: ...
+    def running_attempts(self, owner: str) -> list[RunningAttempt]:
+        """The runs still in progress that `owner` claimed, and the ownerless runs of
+        an upgraded store (only one daemon could have claimed those)."""
 
     @abstractmethod
     def get_job(self, job_id: str, history: bool = True) -> dict | None: ...
@@ -276,10 +316,35 @@ class Store(ABC):
     def next_schedule_fire(self) -> float | None:
         """The earliest next fire time of the schedules that are not paused."""
 
-    # Identity and retention
+    # Daemons: identity, heartbeats and the rescue of runs whose daemon is gone
+    @abstractmethod
+    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
+        """Record this daemon as alive (again) with a fresh heartbeat."""
+
+    @abstractmethod
+    def beat(self, daemon_id: str, now: float) -> bool:
+        """Renew the daemon's lease; False when it is not registered (any more)."""
+
+    @abstractmethod
+    def unregister_daemon(self, daemon_id: str) -> None:
+        """The daemon stopped cleanly and owns no run any more."""
+
+    @abstractmethod
+    def daemons(self) -> list[DaemonRecord]:
+        """Every registered daemon, by id."""
+
+    @abstractmethod
+    def rescue_expired_runs(
+        self, rescuer: str, lease: float, now: float, change: Transition
+    ) -> list[RunningAttempt]:
+        """End every run owned by a daemon (other than `rescuer`) whose last heartbeat
+        is older than `lease` seconds, as `change` says (fenced like `finish_run`),
+        and forget those daemons. Returns the runs it ended."""
+
     @abstractmethod
     def instance_id(self) -> str:
-        """A random id fixed when the store was created (marks the processes of its runs)."""
+        """A random id fixed when the store was created: the marker of the processes of
+        runs claimed before runs had owners (see `running_attempts`)."""
 
     @abstractmethod
     def prune_finished(

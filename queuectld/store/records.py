@@ -67,8 +67,9 @@ def run_record(row: tuple) -> dict:
         error,
         counted,
         log_path,
+        late_result,
     ) = row
-    return {
+    record = {
         "run": run,
         "worker": worker,
         "pid": pid,
@@ -81,3 +82,7 @@ def run_record(row: tuple) -> dict:
         "counted": bool(counted),
         "log": log_path,
     }
+    if late_result is not None:
+        # Only a run taken from a daemon that lost its lease has one (see finish_run).
+        record["late_result"] = json.loads(late_result)
+    return record

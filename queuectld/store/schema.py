@@ -199,3 +199,22 @@ MIGRATIONS.append(
     DROP TRIGGER jobs_queue_count_insert;
     """
 )
+
+# 6: several daemons may share one store. Each registers with a heartbeat; each run
+# records the daemon that claimed it, and every transition of a run is fenced by it.
+# Runs claimed before this migration keep owner NULL: only one daemon could have
+# claimed them, so the first daemon to start recovers them. `late_result` keeps a
+# result that arrived after the run had been taken from its daemon.
+MIGRATIONS.append(
+    """
+    CREATE TABLE daemons (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN late_result TEXT;
+    """
+)

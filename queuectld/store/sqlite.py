@@ -8,6 +8,7 @@ arrived together, so the fsync is paid per batch rather than per job.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from collections import Counter
@@ -18,11 +19,14 @@ import msgpack
 from protocol.messages import TERMINAL_STATES
 from queuectld.store.base import (
     ClaimedJob,
+    DaemonRecord,
+    Finished,
     NewJob,
     RunningAttempt,
     Store,
     StoreError,
     StoreUnavailable,
+    Transition,
 )
 from queuectld.store.records import job_record, run_record
 from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
@@ -281,7 +285,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
                 found.append(job_id)
         return found
 
-    def claim_due_jobs(self, now: float, limit: int) -> list[ClaimedJob]:
+    def claim_due_jobs(self, now: float, limit: int, owner: str) -> list[ClaimedJob]:
         # Which jobs is decided per queue (limits, pauses) in the same transaction.
         prior_states = self._claimable_seqs(now, limit)
         if not prior_states:
@@ -297,9 +301,9 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         ).fetchall()
         rows.sort(key=lambda r: rank[r[0]])
         self.conn.executemany(
-            "INSERT INTO runs (job_seq, run, started_at, due_at, outcome) "
-            "VALUES (?, ?, ?, ?, 'running')",
-            [(r[0], r[7], now, r[11]) for r in rows],
+            "INSERT INTO runs (job_seq, run, started_at, due_at, outcome, owner) "
+            "VALUES (?, ?, ?, ?, 'running', ?)",
+            [(r[0], r[7], now, r[11], owner) for r in rows],
         )
         claimed = []
         for (
@@ -353,11 +357,12 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             "UPDATE jobs SET started_at = ? WHERE seq = ? AND runs = ?", (started, seq, run)
         )
 
-    def release_claims(self, claims: list[tuple[int, int, str]], now: float) -> None:
+    def release_claims(self, claims: list[tuple[int, int, str]], owner: str, now: float) -> None:
         for seq, run, prior_state in claims:
             forgotten = self.conn.execute(
-                "DELETE FROM runs WHERE job_seq = ? AND run = ? AND outcome = 'running'",
-                (seq, run),
+                "DELETE FROM runs WHERE job_seq = ? AND run = ? AND outcome = 'running' "
+                "AND owner IS ?",
+                (seq, run, owner),
             ).rowcount
             if not forgotten:
                 continue
@@ -374,39 +379,134 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         seq: int,
         run: int,
         *,
-        state: str,
-        outcome: str,
-        counted: bool,
+        owner: str | None,
+        change: Transition,
         now: float,
-        run_at: float | None = None,
         exit_code: int | None = None,
         signal: int | None = None,
-        error: str | None = None,
         log_path: str | None = None,
-    ) -> list[str]:
-        self.conn.execute(
+    ) -> Finished:
+        # The fence: a run still `running` belongs to a job that is `processing` in
+        # that run (claims and rescues change both in one transaction), so guarding
+        # the run row guards the job too; the job's update repeats it to be sure.
+        closed = self.conn.execute(
             "UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, error = ?, "
-            "counted = ?, log_path = ? WHERE job_seq = ? AND run = ?",
-            (now, outcome, exit_code, signal, error, int(counted), log_path, seq, run),
-        )
-        terminal = state in TERMINAL_STATES
-        self.conn.execute(
-            "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?, "
-            "run_at = coalesce(?, run_at), finished_at = ?, exit_code = ?, last_error = ? "
-            "WHERE seq = ?",
-            (state, int(counted), now, run_at, now if terminal else None, exit_code, error, seq),
-        )
-        if not terminal:
-            return []
+            "counted = ?, log_path = ? "
+            "WHERE job_seq = ? AND run = ? AND outcome = 'running' AND owner IS ?",
+            (
+                now, change.outcome, exit_code, signal, change.error, int(change.counted),
+                log_path, seq, run, owner,
+            ),
+        ).rowcount  # fmt: skip
+        if closed:
+            closed = self.conn.execute(
+                "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?, "
+                "run_at = coalesce(?, run_at), finished_at = ?, exit_code = ?, last_error = ? "
+                "WHERE seq = ? AND runs = ? AND state = 'processing'",
+                (
+                    change.state, int(change.counted), now, change.run_at,
+                    now if change.state in TERMINAL_STATES else None, exit_code, change.error,
+                    seq, run,
+                ),
+            ).rowcount  # fmt: skip
+        if not closed:
+            self._keep_late_result(seq, run, owner, change, exit_code, signal, log_path, now)
+            return Finished(False)
+        if change.state not in TERMINAL_STATES:
+            return Finished(True)
         job_id = self.conn.execute("SELECT id FROM jobs WHERE seq = ?", (seq,)).fetchone()[0]
-        return self.settle_dependents(seq, job_id, state, now)
+        return Finished(True, self.settle_dependents(seq, job_id, change.state, now))
 
-    def running_attempts(self) -> list[RunningAttempt]:
+    def _keep_late_result(
+        self,
+        seq: int,
+        run: int,
+        owner: str | None,
+        change: Transition,
+        exit_code: int | None,
+        signal: int | None,
+        log_path: str | None,
+        now: float,
+    ) -> None:
+        """A result the fence rejected goes into the run's history, not over its outcome."""
+        late = {"owner": owner, "outcome": change.outcome, "at": now}
+        for name, value in (("exit_code", exit_code), ("signal", signal)):
+            if value is not None:
+                late[name] = value
+        if change.error:
+            late["error"] = change.error
+        self.conn.execute(
+            "UPDATE runs SET late_result = ?, log_path = coalesce(log_path, ?) "
+            "WHERE job_seq = ? AND run = ?",
+            (json.dumps(late, sort_keys=True), log_path, seq, run),
+        )
+
+    def running_attempts(self, owner: str) -> list[RunningAttempt]:
         rows = self.conn.execute(
-            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at FROM runs r "
-            "JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
+            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
+            "FROM runs r JOIN jobs j ON j.seq = r.job_seq "
+            "WHERE r.outcome = 'running' AND (r.owner = ? OR r.owner IS NULL)",
+            (owner,),
         ).fetchall()
         return [RunningAttempt(*row) for row in rows]
+
+    # -- daemons ----------------------------------------------------------
+
+    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+            (daemon_id, host, pid, now, now),
+        )
+
+    def beat(self, daemon_id: str, now: float) -> bool:
+        return bool(
+            self.conn.execute(
+                "UPDATE daemons SET heartbeat_at = ? WHERE id = ?", (now, daemon_id)
+            ).rowcount
+        )
+
+    def unregister_daemon(self, daemon_id: str) -> None:
+        self.conn.execute("DELETE FROM daemons WHERE id = ?", (daemon_id,))
+
+    def daemons(self) -> list[DaemonRecord]:
+        rows = self.conn.execute(
+            "SELECT id, host, pid, started_at, heartbeat_at FROM daemons ORDER BY id"
+        ).fetchall()
+        return [DaemonRecord(*row) for row in rows]
+
+    def rescue_expired_runs(
+        self, rescuer: str, lease: float, now: float, change: Transition
+    ) -> list[RunningAttempt]:
+        # Owners whose lease ran out, and owners with no registration at all (a
+        # daemon that stopped with writes it could not store).
+        expired = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT id FROM daemons WHERE heartbeat_at < ? AND id <> ? UNION "
+                "SELECT DISTINCT owner FROM runs WHERE outcome = 'running' AND owner <> ? "
+                "AND owner NOT IN (SELECT id FROM daemons)",
+                (now - lease, rescuer, rescuer),
+            )
+        ]
+        rescued: list[RunningAttempt] = []
+        for owner in expired:
+            runs = self.conn.execute(
+                "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
+                "FROM runs r JOIN jobs j ON j.seq = r.job_seq "
+                "WHERE r.outcome = 'running' AND r.owner = ?",
+                (owner,),
+            ).fetchall()
+            for row in runs:
+                attempt = RunningAttempt(*row)
+                ended = self.finish_run(
+                    attempt.seq, attempt.run, owner=owner, change=change, now=now
+                )
+                if ended.applied:
+                    rescued.append(attempt)
+            self.conn.execute("DELETE FROM daemons WHERE id = ?", (owner,))
+        return rescued
 
     def get_job(self, job_id: str, history: bool = True) -> dict | None:
         row = self.conn.execute(
@@ -418,7 +518,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         if history:
             runs = self.conn.execute(
                 "SELECT run, worker, pid, started_at, finished_at, outcome, exit_code, signal, "
-                "error, counted, log_path FROM runs WHERE job_seq = ? ORDER BY run",
+                "error, counted, log_path, late_result FROM runs WHERE job_seq = ? ORDER BY run",
                 (row[0],),
             ).fetchall()
             record["history"] = [run_record(r) for r in runs]

@@ -1,0 +1,1 @@
+"""What runs when: dispatch, the attempt state machine, recovery, schedules, hooks."""
