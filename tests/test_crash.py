@@ -159,6 +159,28 @@ def test_recovery_never_kills_a_process_that_reused_a_recorded_pid(daemon_factor
         bystander.wait()
 
 
+def test_restart_recovers_only_its_own_runs(daemon_factory, home):
+    """A run another live daemon owns is left to it, however this daemon starts."""
+    daemon = daemon_factory(workers=0)
+    daemon.stop()
+    store = SQLiteStore(home / "queuectl.db")
+    now = time.time()
+    store.begin()
+    store.add_jobs([_new_job("theirs"), _new_job("ours")], now)
+    store.register_daemon("other", "elsewhere", 1, now + 3600)  # beating well into the test
+    [theirs] = store.claim_due_jobs(now, 1, "other")
+    [ours] = store.claim_due_jobs(now, 1, (home / "daemon.id").read_text().strip())
+    store.commit()
+    store.close()
+    assert (theirs.id, ours.id) == ("theirs", "ours")
+    daemon.start()
+    client = daemon.client()
+    assert client.get_job("ours")["history"][0]["outcome"] == "interrupted"
+    theirs_now = client.get_job("theirs")
+    assert theirs_now["state"] == "processing"
+    assert theirs_now["history"][0]["outcome"] == "running"
+
+
 def test_run_marker_finds_a_process_that_left_the_group_and_nothing_else(tmp_path):
     marker = "feedface:7:1"
     env = {**os.environ, RUN_MARKER: marker}
