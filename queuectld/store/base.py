@@ -1,8 +1,11 @@
 """The storage interface every backend implements.
 
-The daemon calls these methods from one thread only (see `runner.py`), inside
+Each daemon calls these methods from one thread only (see `runner.py`), inside
 transactions that the runner opens and commits, so a backend needs no locking
-of its own and many calls share one commit.
+of its own within a daemon and many calls share one commit. Several daemons may
+share a store: every run has an owner (the daemon that claimed it) and every
+transition of a run is fenced by it, so that what one daemon writes never lands
+on another's attempt. `tests/store_contract/` is the suite each backend passes.
 """
 
 from __future__ import annotations
@@ -139,8 +142,10 @@ class DaemonRecord:
     heartbeat_at: float
 
 
-class Store(ABC):
-    # Transactions, driven by the runner: one per batch of calls, one savepoint per call.
+class Transactions(ABC):
+    """Transaction mechanics, for `runner.py` alone: one transaction per batch of
+    calls, one savepoint per call. Nothing else begins or commits."""
+
     @abstractmethod
     def begin(self) -> None: ...
     @abstractmethod
@@ -156,11 +161,12 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    # Jobs
-    @abstractmethod
-    def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
-        """Insert jobs (all or none); raise StoreError('conflict') on a duplicate id."""
 
+class Store(Transactions):
+    """What a backend must implement; policy (what may be retried, dependency
+    order, the messages users read) stays above it wherever it can."""
+
+    # Jobs
     @abstractmethod
     def insert_jobs(self, jobs: list[NewJob], now: float, on_duplicate: str) -> Enqueued:
         """Insert jobs (all or none), resolving `after` and `unique_key`.
@@ -218,8 +224,9 @@ class Store(ABC):
 
         A result the fence rejects changes neither the job nor the run's outcome:
         it is kept in the run's `late_result`, and `applied` is False. A terminal
-        state settles the job's dependents in the same transaction (see
-        `settle_dependents`); `canceled` lists the dependents that were canceled.
+        state settles the job's dependents in the same transaction (those of a
+        completed job are unblocked, those of a dead or canceled one canceled, and
+        theirs in turn); `canceled` lists the dependents that were canceled.
         """
 
     @abstractmethod
@@ -253,11 +260,6 @@ class Store(ABC):
         The record returned carries `canceled_dependents`: ids of jobs that waited on
         this one and were canceled with it.
         """
-
-    @abstractmethod
-    def settle_dependents(self, seq: int, job_id: str, state: str, now: float) -> list[str]:
-        """A job reached a terminal state: unblock its dependents (completed) or cancel
-        them, and theirs in turn (dead, canceled). Returns the ids canceled."""
 
     @abstractmethod
     def retry_dead_jobs(
