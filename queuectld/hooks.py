@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.messages import JOB_STATES, TERMINAL_STATES
+from queuectld.procutil import kill_group
 from queuectld.store import Store
 from queuectld.store.runner import StoreRunner
 
@@ -124,7 +125,7 @@ class Hooks:
         try:
             status = await asyncio.wait_for(process.wait(), HOOK_TIMEOUT)
         except asyncio.TimeoutError:
-            _kill_group(process.pid)
+            kill_group(process.pid, signal.SIGKILL)
             await process.wait()
             log.warning("on_finish hook for job %s killed after %g s", job_id, HOOK_TIMEOUT)
             return
@@ -138,17 +139,10 @@ class Hooks:
         for task in self._tasks:
             task.cancel()
         for process in list(self._running):
-            _kill_group(process.pid)
+            kill_group(process.pid, signal.SIGKILL)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for process in list(self._running):
             await process.wait()
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _job_facts(store: Store, job_id: str) -> tuple[dict, dict, str | None] | None:

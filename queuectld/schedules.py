@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from queuectld.engine.jobspec import new_job
 from queuectld.store import NewJob, Store
 from queuectld.store.base import Schedule
 from queuectld.store.runner import StoreRunner
@@ -200,20 +201,15 @@ def _count_skipped(schedule: Schedule, now: float, firing: int) -> int:
 
 
 def _job_from_template(schedule: Schedule, job_id: str, now: float, defaults: dict) -> NewJob:
-    spec = schedule.job
-    timeout = spec.get("timeout")
-    return NewJob(
-        id=job_id,
-        command=spec["command"],
-        max_retries=spec.get("max_retries", defaults["max-retries"]),
-        priority=spec.get("priority", 0),
+    return new_job(
+        schedule.job,
+        job_id=job_id,
         run_at=now,
-        timeout=float(defaults["job-timeout"] if timeout is None else timeout),
-        queue=spec.get("queue", "default"),
         cwd=schedule.cwd,
         environ=schedule.environ,
-        env=spec.get("env") or {},
-        unique_key=spec.get("unique_key"),
+        env=schedule.job.get("env") or {},
+        max_retries=defaults["max-retries"],
+        timeout=defaults["job-timeout"],
         run_uid=schedule.run_uid,
         run_gid=schedule.run_gid,
     )

@@ -14,6 +14,7 @@ from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
 from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.dispatcher import CANCELED_BY_USER
+from queuectld.engine.jobspec import new_job
 from queuectld.limits import check_command, job_environment, submitter_environment
 from queuectld.peers import CURRENT_PEER
 from queuectld.runas import run_identity
@@ -112,22 +113,17 @@ def _new_job(
             ) from None
     else:
         run_at = now + float(spec.get("delay") or 0)
-    timeout = spec.get("timeout")
     if any(not dep for dep in spec.get("after") or ()):
         raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: 'after' holds an empty job id")
-    return NewJob(
-        id=spec.get("id"),
-        command=command,
-        max_retries=spec.get("max_retries", limits.max_retries),
-        priority=spec.get("priority", 0),
+    return new_job(
+        spec,
+        job_id=spec.get("id"),
         run_at=run_at,
-        timeout=float(limits.timeout if timeout is None else timeout),
-        queue=spec.get("queue", "default"),
         cwd=cwd,
         environ=environ,
         env=env,
-        after=list(spec.get("after") or ()),
-        unique_key=spec.get("unique_key"),
+        max_retries=limits.max_retries,
+        timeout=limits.timeout,
     )
 
 
