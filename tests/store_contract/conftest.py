@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectld.store import NewJob, Store, open_store
+from queuectld.store import ClaimedJob, NewJob, Store, Transition, open_store
 from queuectld.store.runner import StoreRunner
 
 
@@ -61,3 +61,39 @@ def job(command: str = "true", job_id: str | None = None, **kw) -> NewJob:
     )  # fmt: skip
     fields.update(kw)
     return NewJob(id=job_id, command=command, **fields)
+
+
+OWNER = "d1"  # the daemon that claims and finishes runs, where only one takes part
+
+
+def add(store, jobs: list[NewJob], now: float = 0.0) -> list[str]:
+    """Insert a batch; a job whose unique key is held gets the holder's id."""
+    return store.insert_jobs(jobs, now, "ignore").ids
+
+
+def claim(store, limit: int = 10, now: float = 10.0) -> list[str]:
+    """Ids of the jobs `OWNER` claims."""
+    return [c.id for c in store.claim_due_jobs(now, limit, OWNER)]
+
+
+def finish(store, job_id: str, state: str, now: float = 11.0) -> list[str]:
+    """End the latest run of a job, counted, with the job in `state`; returns the
+    dependents canceled with it."""
+    seq, run, _, _ = store.job_log_path(job_id, None)
+    outcome = "completed" if state == "completed" else "failed"
+    finished = store.finish_run(
+        seq, run, owner=OWNER, change=Transition(state, outcome, True, None, None), now=now
+    )
+    assert finished.applied
+    return finished.canceled
+
+
+def end_run(store, claimed: ClaimedJob, state: str, run_at=None, error=None, **kwargs) -> None:
+    """A counted run that ended with its job in `state` (completed or failed)."""
+    store.finish_run(
+        claimed.seq,
+        claimed.run,
+        owner=OWNER,
+        change=Transition(state, state, True, run_at, error),
+        **kwargs,
+    )
