@@ -20,25 +20,26 @@ import time
 from pathlib import Path
 
 from protocol.messages import JOB_STATES
-from queuectld import __version__, activation, sdnotify
+from queuectld import __version__
 from queuectld.config import Config
-from queuectld.dispatcher import Dispatcher
+from queuectld.engine.dispatcher import Dispatcher
+from queuectld.engine.events import JobEvents
+from queuectld.engine.hooks import Hooks
 from queuectld.engine.lease import Lease, daemon_id
 from queuectld.engine.recovery import recover_own_runs
-from queuectld.events import JobEvents
-from queuectld.handlers import Handlers
-from queuectld.handlers.control import DRAINING_KEY
-from queuectld.hooks import Hooks
-from queuectld.peers import UnixAccess
-from queuectld.retention import Retention
-from queuectld.schedules import Clock, Scheduler
-from queuectld.server import Server
-from queuectld.service_manager import ServiceManager
+from queuectld.engine.retention import Retention
+from queuectld.engine.schedules import Clock, Scheduler
+from queuectld.fleet.supervisor import Supervisor
+from queuectld.network.handlers import Handlers
+from queuectld.network.handlers.steering import DRAINING_KEY
+from queuectld.network.peers import UnixAccess
+from queuectld.network.server import Server
+from queuectld.network.tcp import TcpSettings
+from queuectld.service import activation, sdnotify
+from queuectld.service.manager import ServiceManager
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
-from queuectld.supervisor import Supervisor
-from queuectld.tcp import TcpSettings
-from queuectld.telemetry import Telemetry
+from queuectld.telemetry.counters import Telemetry
 
 log = logging.getLogger("queuectld")
 
@@ -264,7 +265,7 @@ class Daemon:
     def _start_metrics(self) -> None:
         if self.metrics_address is None:
             return
-        from queuectld.metrics import MetricsUnavailable, PrometheusMetrics
+        from queuectld.telemetry.metrics import MetricsUnavailable, PrometheusMetrics
 
         try:
             metrics = PrometheusMetrics(self._metrics_snapshot)

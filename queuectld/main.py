@@ -8,7 +8,7 @@ import sys
 
 from protocol.paths import data_home, socket_path
 from queuectld import __version__
-from queuectld.logsetup import FORMATS, LEVELS, configure
+from queuectld.telemetry.logsetup import FORMATS, LEVELS, configure
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure(args.log_level, args.log_format)
     from queuectld.daemon import Daemon, StartupError
-    from queuectld.schedules import Clock
+    from queuectld.engine.schedules import Clock
 
     home = data_home(args.home)
     try:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     metrics_address = None
     if args.metrics is not None:
-        from queuectld.metrics import parse_address
+        from queuectld.telemetry.metrics import parse_address
 
         try:
             metrics_address = parse_address(args.metrics)
@@ -149,7 +149,7 @@ def _group_id(args: argparse.Namespace, name: str | None) -> int | None:
 
 
 def _tcp(args: argparse.Namespace):
-    from queuectld.tcp import ListenError, tcp_settings
+    from queuectld.network.tcp import ListenError, tcp_settings
 
     if args.listen is None:
         if args.token_file or args.tls_cert or args.tls_key:

@@ -31,7 +31,7 @@ def worker_pids(daemon_pid: int) -> list[int]:
     pids = []
     for child in children:
         try:
-            if "queuectld.worker" in " ".join(child.cmdline()):
+            if "queuectld.fleet.worker" in " ".join(child.cmdline()):
                 pids.append(child.pid)
         except psutil.Error:  # a zombie has no command line
             pass

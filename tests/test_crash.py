@@ -16,10 +16,10 @@ import psutil
 
 from protocol.errors import ProtocolError
 from queuectl_client import DaemonUnreachable
+from queuectld.fleet.survivors import RUN_MARKER, kill_run
 from queuectld.store import NewJob
 from queuectld.store.runner import StoreRunner
-from queuectld.store.sqlite import SQLiteStore
-from queuectld.survivors import RUN_MARKER, kill_run
+from queuectld.store.sqlite.store import SQLiteStore
 from tests.conftest import wait_for
 from tests.proctools import alive, read_pids, worker_pids
 

@@ -16,7 +16,7 @@ def worker_pids(daemon) -> list[int]:
     pids = []
     for child in psutil.Process(daemon.pid).children():
         try:
-            if "queuectld.worker" in " ".join(child.cmdline()):
+            if "queuectld.fleet.worker" in " ".join(child.cmdline()):
                 pids.append(child.pid)
         except psutil.Error:
             pass  # a retired worker not yet reaped (a zombie) or already gone

@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from queuectld import logsetup
+from queuectld.telemetry import logsetup
 from tests.conftest import ROOT, wait_for
 
 

@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from queuectld.metrics import parse_address
-from queuectld.store.sqlite import SQLiteStore
-from queuectld.store.sqlite_views import _COUNTS, _SAMPLE, percentile_summary
+from queuectld.store.sqlite.store import SQLiteStore
+from queuectld.store.sqlite.views import _COUNTS, _SAMPLE, percentile_summary
+from queuectld.telemetry.metrics import parse_address
 from tests.conftest import ROOT, wait_for
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")

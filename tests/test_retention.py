@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from queuectld.store import NewJob, Transition
-from queuectld.store.sqlite import SQLiteStore
+from queuectld.store.sqlite.store import SQLiteStore
 from tests.conftest import wait_for
 
 

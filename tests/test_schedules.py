@@ -144,7 +144,7 @@ def test_schedule_input_errors_are_one_line_and_nonzero(daemon):
 
 
 def test_daylight_saving_changes_neither_skip_nor_repeat_a_daily_firing():
-    from queuectld.schedules import fires_through, next_fire
+    from queuectld.engine.schedules import fires_through, next_fire
 
     def stamp(moment: float) -> str:
         return datetime.fromtimestamp(moment, timezone.utc).strftime("%m-%d %H:%M")

@@ -3,8 +3,8 @@
 import re
 
 from protocol.messages import JOB_STATES, LIVE_STATES, TERMINAL_STATES, WAITING_STATES
-from queuectld.store.schema import MIGRATIONS
 from queuectld.store.sql import LIVE, WAITING
+from queuectld.store.sqlite.schema import MIGRATIONS
 
 
 def test_the_state_families_cover_every_state_once():

@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from queuectld.store import NewJob, StoreError, Transition, sqlite_rows
-from queuectld.store.sqlite import ForeignDatabase, SQLiteStore
+from queuectld.store import NewJob, StoreError, Transition
+from queuectld.store.sqlite import rows as sqlite_rows
+from queuectld.store.sqlite.store import ForeignDatabase, SQLiteStore
 
 OWNER = "d1"  # the daemon that claims and finishes runs in these tests
 
@@ -134,8 +135,8 @@ def test_garbage_file_is_refused(tmp_path):
 
 
 def test_a_version_1_file_is_migrated_in_place_keeping_its_jobs(tmp_path):
-    from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
-    from queuectld.store.sqlite import _split_sql
+    from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
+    from queuectld.store.sqlite.store import _split_sql
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 
 from queuectld.store import NewJob, StoreError, Transition
-from queuectld.store.schema import MIGRATIONS
-from queuectld.store.sqlite import SQLiteStore
+from queuectld.store.sqlite.schema import MIGRATIONS
+from queuectld.store.sqlite.store import SQLiteStore
 from tests.test_store import OWNER, tx
 
 
@@ -290,8 +290,8 @@ def test_purge_removes_environments_no_job_uses_any_more(store):
 def test_migration_from_schema_1_backfills_queue_counts(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    from queuectld.store.schema import APPLICATION_ID
-    from queuectld.store.sqlite import _split_sql
+    from queuectld.store.sqlite.schema import APPLICATION_ID
+    from queuectld.store.sqlite.store import _split_sql
 
     for statement in _split_sql(MIGRATIONS[0]):
         conn.execute(statement)
@@ -359,8 +359,8 @@ def test_inserted_jobs_are_counted_per_batch_and_a_failed_insert_counts_nothing(
 
 
 def test_migration_5_keeps_the_counts_of_a_version_4_file(tmp_path):
-    from queuectld.store.schema import APPLICATION_ID
-    from queuectld.store.sqlite import _split_sql
+    from queuectld.store.sqlite.schema import APPLICATION_ID
+    from queuectld.store.sqlite.store import _split_sql
 
     path = tmp_path / "v4.db"
     conn = sqlite3.connect(path, isolation_level=None)

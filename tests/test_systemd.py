@@ -18,8 +18,8 @@ import pytest
 
 from protocol.paths import SOCKET_NAME, SYSTEM_SOCKET
 from queuectl_client import Client
-from queuectld import activation, sdnotify
-from queuectld.service_manager import ServiceManager
+from queuectld.service import activation, sdnotify
+from queuectld.service.manager import ServiceManager
 from tests.conftest import ROOT, wait_for
 from tests.tools import require_tool
 

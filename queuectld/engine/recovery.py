@@ -15,9 +15,9 @@ import logging
 import time
 
 from queuectld.engine.outcome import Stop, interrupted
+from queuectld.fleet.survivors import kill_run, run_marker
 from queuectld.store import Store
 from queuectld.store.runner import StoreRunner
-from queuectld.survivors import kill_run, run_marker
 
 log = logging.getLogger("queuectld")
 

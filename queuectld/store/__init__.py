@@ -26,6 +26,6 @@ __all__ = [
 
 def open_store(url_or_path: str) -> Store:
     """Open the backend a location names; a plain path is a SQLite file."""
-    from queuectld.store.sqlite import SQLiteStore
+    from queuectld.store.sqlite.store import SQLiteStore
 
     return SQLiteStore(url_or_path)

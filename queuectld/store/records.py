@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from protocol.times import to_iso
-from queuectld.procutil import signal_name
+from queuectld.fleet.procutil import signal_name
 
 
 def job_record(row: tuple) -> dict:

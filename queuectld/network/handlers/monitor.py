@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from protocol.times import to_iso
-from queuectld.process_usage import tree_usage
+from queuectld.fleet.usage import tree_usage
 from queuectld.store import Store
 
 if TYPE_CHECKING:

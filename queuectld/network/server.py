@@ -22,9 +22,9 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.config import Config
-from queuectld.handlers import Handlers
-from queuectld.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
-from queuectld.tcp import token_matches
+from queuectld.network.handlers import Handlers
+from queuectld.network.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
+from queuectld.network.tcp import token_matches
 
 log = logging.getLogger("queuectld.server")
 

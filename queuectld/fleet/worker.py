@@ -23,7 +23,7 @@ import sys
 import time
 
 from protocol.framing import FrameDecoder, pack_frame
-from queuectld.procutil import die_with_parent, kill_group, process_start_time, signal_name
+from queuectld.fleet.procutil import die_with_parent, kill_group, process_start_time, signal_name
 
 READ_CHUNK = 65536
 # A run still going after this long is reported as started (with its pid); a

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.messages import JOB_STATES, TERMINAL_STATES
-from queuectld.procutil import kill_group
+from queuectld.fleet.procutil import kill_group
 from queuectld.store import Store
 from queuectld.store.runner import StoreRunner
 

@@ -12,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.handlers import (
+from queuectld.network.handlers import (
     completion,
-    control,
     dlq,
     fleet,
     jobs,
@@ -25,6 +24,7 @@ from queuectld.handlers import (
     session,
     settings,
     stats,
+    steering,
 )
 from queuectld.store import StoreError, StoreUnavailable
 
@@ -42,7 +42,7 @@ TABLE: dict[str, Handler] = {
     **output.HANDLERS,
     **purge.HANDLERS,
     **queues.HANDLERS,
-    **control.HANDLERS,
+    **steering.HANDLERS,
     **schedules.HANDLERS,
     **stats.HANDLERS,
     **completion.HANDLERS,

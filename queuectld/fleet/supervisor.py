@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.framing import FrameDecoder, FrameError, pack_frame
-from queuectld.procutil import describe_exit
+from queuectld.fleet.procutil import describe_exit
 
 log = logging.getLogger("queuectld.supervisor")
 
@@ -91,7 +91,7 @@ class Supervisor:
     def spawn_worker(self) -> Worker:
         parent, child = socket.socketpair()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "queuectld.worker", str(child.fileno()), str(os.getpid())],
+            [sys.executable, "-m", "queuectld.fleet.worker", str(child.fileno()), str(os.getpid())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
             close_fds=True,

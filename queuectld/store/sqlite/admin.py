@@ -23,7 +23,7 @@ from collections import Counter
 from protocol.messages import TERMINAL_STATES
 from queuectld.store.base import Enqueued, NewJob, StoreError
 from queuectld.store.sql import LIVE
-from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
+from queuectld.store.sqlite.rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
 
 UNIQUE_CONFLICT = (
     f"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING"

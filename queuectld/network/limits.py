@@ -9,7 +9,7 @@ numbers, read from the settings once per request by the caller.
 from __future__ import annotations
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.runas import public_environ
+from queuectld.network.runas import public_environ
 
 
 def environment_bytes(environ: dict[str, str]) -> int:

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.retention import remove_files
+from queuectld.engine.retention import remove_files
 from queuectld.store import Store
 
 if TYPE_CHECKING:

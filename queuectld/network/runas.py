@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.peers import Peer
+from queuectld.network.peers import Peer
 
 # Variables that authenticate a client; they never reach a job's environment.
 PRIVATE_ENV = ("QUEUECTL_TOKEN", "QUEUECTL_TOKEN_FILE")

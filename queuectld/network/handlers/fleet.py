@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
-from queuectld.handlers.control import set_draining
-from queuectld.handlers.monitor import extend_status
-from queuectld.handlers.settings import refuse_while_stopping, set_config
+from queuectld.network.handlers.monitor import extend_status
+from queuectld.network.handlers.settings import refuse_while_stopping, set_config
+from queuectld.network.handlers.steering import set_draining
 from queuectld.store import Store
 
 if TYPE_CHECKING:

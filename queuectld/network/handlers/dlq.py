@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.times import parse_iso
-from queuectld.handlers.jobs import list_jobs
+from queuectld.network.handlers.jobs import list_jobs
 from queuectld.store import Store
 
 if TYPE_CHECKING:

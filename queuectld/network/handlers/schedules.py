@@ -9,10 +9,7 @@ from typing import TYPE_CHECKING
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import validate_job_spec
 from protocol.times import to_iso
-from queuectld.limits import check_command, job_environment, submitter_environment
-from queuectld.peers import CURRENT_PEER
-from queuectld.runas import run_identity
-from queuectld.schedules import (
+from queuectld.engine.schedules import (
     CATCH_UP_POLICIES,
     DEFAULT_CATCH_UP,
     TEMPLATE_FORBIDDEN,
@@ -22,6 +19,9 @@ from queuectld.schedules import (
     check_tz,
     next_fire,
 )
+from queuectld.network.limits import check_command, job_environment, submitter_environment
+from queuectld.network.peers import CURRENT_PEER
+from queuectld.network.runas import run_identity
 from queuectld.store import Store
 from queuectld.store.base import Schedule
 

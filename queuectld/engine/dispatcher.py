@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from queuectld.config import Config
+from queuectld.engine.events import JobEvents
 from queuectld.engine.outcome import Stop, next_state
-from queuectld.events import JobEvents
-from queuectld.procutil import describe_exit
+from queuectld.fleet.procutil import describe_exit
+from queuectld.fleet.supervisor import Supervisor, Worker
+from queuectld.fleet.survivors import RUN_MARKER, kill_run, run_marker
 from queuectld.store import ClaimedJob, Finished, Store, StoreUnavailable
 from queuectld.store.runner import StoreRunner
-from queuectld.supervisor import Supervisor, Worker
-from queuectld.survivors import RUN_MARKER, kill_run, run_marker
-from queuectld.telemetry import Telemetry
+from queuectld.telemetry.counters import Telemetry
 
 log = logging.getLogger("queuectld.dispatch")
 

@@ -19,7 +19,7 @@ import time
 
 import psutil
 
-from queuectld.procutil import is_same_process
+from queuectld.fleet.procutil import is_same_process
 
 RUN_MARKER = "QUEUECTL_RUN"
 # Process start times come from /proc in clock ticks: allow for the rounding.

@@ -29,13 +29,13 @@ from queuectld.store.base import (
     Transition,
 )
 from queuectld.store.records import job_record, run_record
-from queuectld.store.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sql import WAITING
-from queuectld.store.sqlite_control import ControlMixin
-from queuectld.store.sqlite_queues import CLAIMABLE, QueueMixin
-from queuectld.store.sqlite_rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
-from queuectld.store.sqlite_schedules import ScheduleMixin
-from queuectld.store.sqlite_views import SQLiteViews
+from queuectld.store.sqlite.admin import ControlMixin
+from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
+from queuectld.store.sqlite.rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
+from queuectld.store.sqlite.schedules import ScheduleMixin
+from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from queuectld.store.sqlite.views import SQLiteViews
 
 JOB_COLUMNS = (
     "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "

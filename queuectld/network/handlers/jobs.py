@@ -13,11 +13,11 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
 from protocol.times import parse_iso
 from queuectld.config import Config
-from queuectld.dispatcher import CANCELED_BY_USER
+from queuectld.engine.dispatcher import CANCELED_BY_USER
 from queuectld.engine.jobspec import new_job
-from queuectld.limits import check_command, job_environment, submitter_environment
-from queuectld.peers import CURRENT_PEER
-from queuectld.runas import run_identity
+from queuectld.network.limits import check_command, job_environment, submitter_environment
+from queuectld.network.peers import CURRENT_PEER
+from queuectld.network.runas import run_identity
 from queuectld.store import NewJob, Store
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from queuectld.sdnotify import Notifier
+from queuectld.service.sdnotify import Notifier
 
 log = logging.getLogger("queuectld.service")
 

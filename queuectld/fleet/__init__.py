@@ -1,0 +1,1 @@
+"""Processes: the supervisor of worker processes, the worker itself, and finding leftovers."""

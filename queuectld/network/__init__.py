@@ -1,0 +1,1 @@
+"""The socket side: listeners, connections, request admission and one handler per op."""

@@ -1,0 +1,1 @@
+"""Integration with the service manager: socket activation and readiness notification."""
