@@ -101,6 +101,12 @@ class Config:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
+    def set(self, key: str, value: Any) -> None:
+        """A value already parsed (see `parse`) and stored takes effect in this daemon."""
+        if key not in SETTINGS:
+            raise KeyError(key)
+        self.values[key] = value
+
     @staticmethod
     def parse(key: str, raw: Any) -> Any:
         """Validate one value; raise KeyError for an unknown key, ValueError for a bad value."""

@@ -31,6 +31,7 @@ from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
 from queuectld.fleet.supervisor import Supervisor
 from queuectld.network.handlers import Handlers
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.steering import DRAINING_KEY
 from queuectld.network.peers import UnixAccess
 from queuectld.network.server import Server
@@ -181,7 +182,7 @@ class Daemon:
             telemetry=self.telemetry,
             owner=self.daemon_id,
         )
-        self.dispatcher.draining = stored.get(DRAINING_KEY) == "1"
+        self.dispatcher.set_draining(stored.get(DRAINING_KEY) == "1")
         self.hooks = Hooks(
             self.runner,
             lambda: self.config["on-finish"],
@@ -209,9 +210,13 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
+        self.retention = Retention(self.runner, self.config)
         self.unix_access = UnixAccess(self.socket_group)
         self.server = Server(
-            Handlers(self), self.config, self.unix_access, self.tcp and self.tcp.token
+            Handlers(self._handler_context()).handle,
+            self.config,
+            self.unix_access,
+            self.tcp and self.tcp.token,
         )
         try:
             sockets = self._listening_sockets()
@@ -232,7 +237,6 @@ class Daemon:
                 else "; jobs from TCP clients are refused (no --allow-root)",
                 extra={"event": "running_as_root", "allow_root": self.allow_root},
             )
-        self.retention = Retention(self)
         self.retention.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
@@ -261,6 +265,33 @@ class Daemon:
             },
         )
         await self.service.ready()
+
+    def _handler_context(self) -> HandlerContext:
+        return HandlerContext(
+            runner=self.runner,
+            dispatcher=self.dispatcher,
+            supervisor=self.supervisor,
+            scheduler=self.scheduler,
+            config=self.config,
+            events=self.events,
+            telemetry=self.telemetry,
+            hooks=self.hooks,
+            retention=self.retention,
+            home=self.home,
+            started_at=self.started_at,
+            allow_root=self.allow_root,
+            request_stop=self.request_stop,
+            is_stopping=lambda: self.stopping,
+            listening=self._listening_facts,
+        )
+
+    def _listening_facts(self) -> dict:
+        address = self.metrics.address if self.metrics is not None else None
+        return {
+            "socket": str(self.socket_path),
+            "socket_activated": self.socket_activated,
+            "metrics": f"{address[0]}:{address[1]}" if address else None,
+        }
 
     def _start_metrics(self) -> None:
         if self.metrics_address is None:

@@ -16,10 +16,10 @@ import collections
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from queuectld.config import Config
 from queuectld.engine.events import JobEvents
@@ -32,6 +32,8 @@ from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
 
 log = logging.getLogger("queuectld.dispatch")
+
+T = TypeVar("T")
 
 CANCELED_BY_USER = Stop.CANCELED
 INTERRUPTED = Stop.INTERRUPTED
@@ -207,6 +209,35 @@ class Dispatcher:
         self.ahead = collections.deque(kept)
         self._release(released)
         return bool(released)
+
+    async def change_rules(
+        self,
+        write: Callable[[], Awaitable[T]],
+        *,
+        job_id: str | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> T:
+        """Change what may run (a queue's limit or pause, a drain, a smaller fleet) or
+        a job that may be held (cancel, edit) through `write`, a store call.
+
+        The jobs held ahead (all, or the one with `job_id`) go back first, so that
+        the write sees them waiting and a claim in flight is dropped; once the write
+        is committed, `then()` applies what the daemon keeps in memory, and the
+        dispatcher claims again under the new rules. This is the one place where
+        rules change, and so where daemons sharing a store will tell each other.
+        """
+        self.release_ahead(job_id)
+        try:
+            result = await write()
+            if then is not None:
+                then()
+        finally:
+            self.kick()
+        return result
+
+    def set_draining(self, draining: bool) -> None:
+        """`worker drain`: running jobs finish, none start; enqueues are still accepted."""
+        self.draining = draining
 
     def _hold_limit(self) -> float:
         recent = self._recent_run_seconds or HOLD_AHEAD_BELOW_SECONDS

@@ -13,12 +13,10 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
+from queuectld.config import Config
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
+from queuectld.store.runner import StoreRunner
 
 log = logging.getLogger("queuectld.retention")
 
@@ -27,8 +25,9 @@ CHUNK = 1000
 
 
 class Retention:
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
+    def __init__(self, runner: StoreRunner, config: Config):
+        self.runner = runner
+        self.config = config
         self.pruned = 0
         self._kicked = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -58,7 +57,7 @@ class Retention:
                 pass
 
     async def prune_now(self) -> int:
-        config = self.daemon.config
+        config = self.config
         loop = asyncio.get_running_loop()
         total = 0
         while True:
@@ -66,7 +65,7 @@ class Retention:
             if not age and not keep:
                 return total
             before = time.time() - age if age else 0.0
-            count, logs = await self.daemon.runner.call(Store.prune_finished, before, keep, CHUNK)
+            count, logs = await self.runner.call(Store.prune_finished, before, keep, CHUNK)
             if logs:
                 await loop.run_in_executor(None, remove_files, logs)
             total += count

@@ -16,13 +16,13 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.config import Config
-from queuectld.network.handlers import Handlers
 from queuectld.network.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
 from queuectld.network.tcp import token_matches
 
@@ -38,12 +38,12 @@ BAD_TOKEN_DELAY = 0.5  # slows down guessing
 class Server:
     def __init__(
         self,
-        handlers: Handlers,
+        handle: Callable[[str, dict], Awaitable[Any]],
         config: Config,
         unix_access: UnixAccess | None = None,
         token: bytes | None = None,
     ):
-        self.handlers = handlers
+        self.handle = handle  # answers one op: the handler table
         self.config = config
         self.unix_access = unix_access or UnixAccess()
         self.token = token
@@ -230,7 +230,7 @@ class Server:
         request_id: Any = raw_id if valid_id else None
         try:
             request_id, op, args = parse_request(message)
-            result = await self.handlers.handle(op, args)
+            result = await self.handle(op, args)
             return ok_response(request_id, result)
         except ProtocolError as exc:
             return error_response(request_id, exc)

@@ -1,6 +1,6 @@
 """One handler per protocol op, grouped by what they act on.
 
-Each module exports HANDLERS, a map of op name to `async def handler(daemon,
+Each module exports HANDLERS, a map of op name to `async def handler(ctx,
 args)`. Handlers take validated args (see protocol/messages.py) and raise
 ProtocolError for anything the client should hear about; the server turns
 other exceptions into an `internal` error without dropping the connection.
@@ -9,7 +9,7 @@ other exceptions into an `internal` error without dropping the connection.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.network.handlers import (
@@ -26,12 +26,10 @@ from queuectld.network.handlers import (
     stats,
     steering,
 )
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import StoreError, StoreUnavailable
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
-
-Handler = Callable[["Daemon", dict], Awaitable[Any]]
+Handler = Callable[["HandlerContext", dict], Awaitable[Any]]
 
 TABLE: dict[str, Handler] = {
     **session.HANDLERS,
@@ -50,14 +48,14 @@ TABLE: dict[str, Handler] = {
 
 
 class Handlers:
-    """Binds the op table to one daemon and maps store errors to protocol errors."""
+    """Binds the op table to the daemon's parts and maps store errors to protocol errors."""
 
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
+    def __init__(self, ctx: HandlerContext):
+        self.ctx = ctx
 
     async def handle(self, op: str, args: dict) -> Any:
         try:
-            return await TABLE[op](self.daemon, args)
+            return await TABLE[op](self.ctx, args)
         except StoreError as exc:
             raise ProtocolError(ErrorCode(exc.code), exc.message) from None
         except StoreUnavailable as exc:

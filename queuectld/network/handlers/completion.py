@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 
 
-async def complete_ids(daemon: Daemon, args: dict) -> dict:
+async def complete_ids(ctx: HandlerContext, args: dict) -> dict:
     states = args.get("states") or None
     for state in states or ():
         if state not in JOB_STATES:
@@ -23,7 +19,7 @@ async def complete_ids(daemon: Daemon, args: dict) -> dict:
                 ErrorCode.BAD_REQUEST, f"unknown state {state!r} (states: {', '.join(JOB_STATES)})"
             )
     limit = min(args.get("limit") or DEFAULT_LIMIT, MAX_LIMIT)
-    ids = await daemon.runner.call(
+    ids = await ctx.runner.call(
         Store.job_ids_with_prefix, args.get("prefix") or "", states, limit
     )
     return {"ids": ids}

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.times import parse_iso
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.jobs import list_jobs
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 log = logging.getLogger("queuectld.dlq")
 
 
-async def dlq_list(daemon: Daemon, args: dict) -> dict:
-    return await list_jobs(daemon, {**args, "state": "dead"})
+async def dlq_list(ctx: HandlerContext, args: dict) -> dict:
+    return await list_jobs(ctx, {**args, "state": "dead"})
 
 
-async def dlq_retry(daemon: Daemon, args: dict) -> dict:
+async def dlq_retry(ctx: HandlerContext, args: dict) -> dict:
     job_id = args.get("id")
     if (job_id is None) == (not args.get("all")):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_retry: give either 'id' or 'all'")
@@ -35,11 +32,11 @@ async def dlq_retry(daemon: Daemon, args: dict) -> dict:
             raise ProtocolError(
                 ErrorCode.BAD_REQUEST, f"dlq_retry: since {args['since']!r} is not an ISO 8601 time"
             ) from None
-    ids = await daemon.runner.call(
+    ids = await ctx.runner.call(
         Store.retry_dead_jobs, job_id, time.time(), args.get("queue"), since
     )
-    daemon.dispatcher.kick()
-    daemon.telemetry.changed()
+    ctx.dispatcher.kick()
+    ctx.telemetry.changed()
     log.info(
         "requeued %d job(s) from the DLQ",
         len(ids),

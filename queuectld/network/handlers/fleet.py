@@ -5,56 +5,52 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.monitor import extend_status
 from queuectld.network.handlers.settings import refuse_while_stopping, set_config
 from queuectld.network.handlers.steering import set_draining
 from queuectld.store import Store
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
-
 log = logging.getLogger("queuectld.fleet")
 
 
-async def worker_scale(daemon: Daemon, args: dict) -> dict:
+async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
     count = args["count"]
-    refuse_while_stopping(daemon)
-    if daemon.dispatcher.draining:
-        await set_draining(daemon, False)  # `worker start` also ends a drain
-    if count < daemon.supervisor.target:
-        daemon.dispatcher.release_ahead()  # held for workers that are going away
-    await set_config(daemon, "workers", count)
-    daemon.supervisor.scale(count)
+    refuse_while_stopping(ctx)
+    if ctx.dispatcher.draining:
+        await set_draining(ctx, False)  # `worker start` also ends a drain
+    await ctx.dispatcher.change_rules(
+        lambda: set_config(ctx, "workers", count), then=lambda: ctx.supervisor.scale(count)
+    )
     return {"target": count}
 
 
-async def worker_stop(daemon: Daemon, args: dict) -> dict:
-    supervisor = daemon.supervisor
+async def worker_stop(ctx: HandlerContext, args: dict) -> dict:
+    supervisor = ctx.supervisor
     busy = len(supervisor.busy_workers())
     log.info(
         "stopping all workers%s",
         " now" if args.get("now") else "",
         extra={"event": "workers_stopping", "now": bool(args.get("now")), "running": busy},
     )
-    daemon.dispatcher.release_ahead()
-    await set_config(daemon, "workers", 0)
-    supervisor.scale(0)
+    await ctx.dispatcher.change_rules(
+        lambda: set_config(ctx, "workers", 0), then=lambda: supervisor.scale(0)
+    )
     if args.get("now"):
         for worker in supervisor.busy_workers():
-            daemon.dispatcher.interrupt_worker(worker)
+            ctx.dispatcher.interrupt_worker(worker)
     if args.get("wait", True):
         await supervisor.wait_until_empty()
     return {"target": 0, "was_busy": busy, "alive": len(supervisor.workers)}
 
 
-async def status(daemon: Daemon, args: dict) -> dict:
-    counts = await daemon.runner.call(Store.count_by_state)
-    supervisor = daemon.supervisor
+async def status(ctx: HandlerContext, args: dict) -> dict:
+    counts = await ctx.runner.call(Store.count_by_state)
+    supervisor = ctx.supervisor
     workers = supervisor.workers.values()
     busy = sum(1 for w in workers if w.busy)
     result = {
@@ -64,7 +60,7 @@ async def status(daemon: Daemon, args: dict) -> dict:
             "alive": len(supervisor.workers),
             "busy": busy,
             "idle": sum(1 for w in workers if w.idle),
-            "draining": daemon.dispatcher.draining,
+            "draining": ctx.dispatcher.draining,
             "running": [
                 {
                     "worker": w.id,
@@ -80,13 +76,13 @@ async def status(daemon: Daemon, args: dict) -> dict:
         "daemon": {
             "pid": os.getpid(),
             "version": __version__,
-            "started_at": to_iso(daemon.started_at),
-            "uptime": round(time.time() - daemon.started_at, 3),
-            "home": str(daemon.home),
-            "stopping": daemon.stopping,
+            "started_at": to_iso(ctx.started_at),
+            "uptime": round(time.time() - ctx.started_at, 3),
+            "home": str(ctx.home),
+            "stopping": ctx.is_stopping(),
         },
     }
-    return await extend_status(daemon, result, args)
+    return await extend_status(ctx, result, args)
 
 
 HANDLERS = {"worker_scale": worker_scale, "worker_stop": worker_stop, "status": status}

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from protocol.control import ON_DUPLICATE
 from protocol.errors import ErrorCode, ProtocolError
@@ -15,13 +15,11 @@ from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.engine.dispatcher import CANCELED_BY_USER
 from queuectld.engine.jobspec import new_job
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import check_command, job_environment, submitter_environment
 from queuectld.network.peers import CURRENT_PEER
 from queuectld.network.runas import run_identity
 from queuectld.store import NewJob, Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 log = logging.getLogger("queuectld.jobs")
 
@@ -32,8 +30,8 @@ MAX_PAGE = 10_000
 MAX_WAIT = 60.0
 
 
-async def enqueue(daemon: Daemon, args: dict) -> dict:
-    config = daemon.config
+async def enqueue(ctx: HandlerContext, args: dict) -> dict:
+    config = ctx.config
     specs = args["jobs"]
     if len(specs) > config["max-batch"]:
         raise ProtocolError(
@@ -51,7 +49,7 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     if environ is None:
         environ = dict(os.environ)
     environ = submitter_environment(cwd, environ, config["max-env-bytes"])
-    run_uid, run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
+    run_uid, run_gid = run_identity(CURRENT_PEER.get(), ctx.allow_root)
     now = time.time()
     single = len(specs) == 1
     limits = JobLimits.of(config)
@@ -61,13 +59,13 @@ async def enqueue(daemon: Daemon, args: dict) -> dict:
     ]
     for job in jobs:
         job.run_uid, job.run_gid = run_uid, run_gid
-    inserting = daemon.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
+    inserting = ctx.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
     # Queued right behind the insert, the claim for idle workers shares its batch
     # and commit: the job is on its way to a worker as the client gets its answer.
-    daemon.dispatcher.kick()
+    ctx.dispatcher.kick()
     added = await inserting
     existing = set(added.existing)
-    daemon.telemetry.jobs_enqueued(
+    ctx.telemetry.jobs_enqueued(
         job.queue for job, job_id in zip(jobs, added.ids, strict=True) if job_id not in existing
     )
     log.debug(
@@ -127,55 +125,57 @@ def _new_job(
     )
 
 
-async def get_job(daemon: Daemon, args: dict) -> dict:
-    record = await daemon.runner.call(Store.get_job, args["id"])
+async def get_job(ctx: HandlerContext, args: dict) -> dict:
+    record = await ctx.runner.call(Store.get_job, args["id"])
     if record is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {args['id']!r}")
     return record
 
 
-async def list_jobs(daemon: Daemon, args: dict) -> dict:
+async def list_jobs(ctx: HandlerContext, args: dict) -> dict:
     state = args.get("state")
     if state is not None and state not in JOB_STATES:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, f"unknown state {state!r} (states: {', '.join(JOB_STATES)})"
         )
     limit = min(args.get("limit") or DEFAULT_PAGE, MAX_PAGE)
-    jobs, cursor = await daemon.runner.call(
+    jobs, cursor = await ctx.runner.call(
         Store.list_jobs, state, args.get("queue"), limit, args.get("after")
     )
     return {"jobs": jobs, "next": cursor}
 
 
-async def cancel(daemon: Daemon, args: dict) -> dict:
+async def cancel(ctx: HandlerContext, args: dict) -> dict:
     job_id = args["id"]
-    daemon.dispatcher.release_ahead(job_id)  # claimed ahead is not yet running
-    if daemon.dispatcher.active.get(job_id) is not None:
-        waiter = daemon.events.subscribe(job_id)
+    if ctx.dispatcher.active.get(job_id) is not None:
+        waiter = ctx.events.subscribe(job_id)
         try:
-            daemon.dispatcher.kill_running(job_id, CANCELED_BY_USER)
+            ctx.dispatcher.kill_running(job_id, CANCELED_BY_USER)
             await waiter
         finally:
-            daemon.events.unsubscribe(job_id, waiter)
-        return await get_job(daemon, {"id": job_id})
-    record = await daemon.runner.call(Store.cancel_waiting_job, job_id, time.time())
-    daemon.events.job_changed(job_id, "canceled")
+            ctx.events.unsubscribe(job_id, waiter)
+        return await get_job(ctx, {"id": job_id})
+    # A job held ahead is not running yet: it goes back, then is canceled waiting.
+    record = await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()), job_id=job_id
+    )
+    ctx.events.job_changed(job_id, "canceled")
     for dependent in record.pop("canceled_dependents", ()):
-        daemon.events.job_changed(dependent, "canceled")
-    daemon.telemetry.changed()
+        ctx.events.job_changed(dependent, "canceled")
+    ctx.telemetry.changed()
     log.info(
         "job %s canceled before it ran", job_id, extra={"event": "job_canceled", "job": job_id}
     )
     return record
 
 
-async def wait(daemon: Daemon, args: dict) -> dict:
+async def wait(ctx: HandlerContext, args: dict) -> dict:
     ids = list(dict.fromkeys(args["ids"]))
-    events = daemon.events
+    events = ctx.events
     # Subscribe before reading states so a job finishing in between is not missed.
     waiters = {job_id: events.subscribe(job_id) for job_id in ids}
     try:
-        states = await daemon.runner.call(_states_of, ids)
+        states = await ctx.runner.call(_states_of, ids)
         missing = [job_id for job_id, state in states.items() if state is None]
         if missing:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {missing[0]!r}")
@@ -184,7 +184,7 @@ async def wait(daemon: Daemon, args: dict) -> dict:
             timeout = args.get("timeout")
             timeout = MAX_WAIT if timeout is None else min(timeout, MAX_WAIT)
             await asyncio.wait(pending, timeout=timeout)
-        states = await daemon.runner.call(_states_of, ids)
+        states = await ctx.runner.call(_states_of, ids)
     finally:
         for job_id, waiter in waiters.items():
             events.unsubscribe(job_id, waiter)

@@ -8,38 +8,31 @@ for (`processes`, `next`); plain `status` stays as cheap as it was.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from protocol.times import to_iso
 from queuectld.fleet.usage import tree_usage
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 MAX_NEXT = 100
 
 
-async def extend_status(daemon: Daemon, result: dict, args: dict) -> dict:
+async def extend_status(ctx: HandlerContext, result: dict, args: dict) -> dict:
     info = result["daemon"]
-    info["socket"] = str(daemon.socket_path)
-    info["socket_activated"] = daemon.socket_activated
-    metrics = getattr(daemon, "metrics", None)
-    address = metrics.address if metrics is not None else None
-    info["metrics"] = f"{address[0]}:{address[1]}" if address else None
+    info.update(ctx.listening())
     if args.get("processes"):
-        result["workers"]["list"] = fleet_details(daemon)
+        result["workers"]["list"] = fleet_details(ctx)
     if args.get("next"):
-        result["next"] = await daemon.runner.call(
+        result["next"] = await ctx.runner.call(
             Store.next_waiting_jobs, min(args["next"], MAX_NEXT)
         )
     return result
 
 
-def fleet_details(daemon: Daemon) -> list[dict]:
+def fleet_details(ctx: HandlerContext) -> list[dict]:
     now = time.time()
     rows = []
-    for worker in sorted(daemon.supervisor.workers.values(), key=lambda w: w.id):
+    for worker in sorted(ctx.supervisor.workers.values(), key=lambda w: w.id):
         if worker.retiring:
             state = "retiring"
         elif worker.busy:

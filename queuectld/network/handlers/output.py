@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 LOG_CHUNK = 256 * 1024
 
 
-async def logs(daemon: Daemon, args: dict) -> dict:
+async def logs(ctx: HandlerContext, args: dict) -> dict:
     job_id = args["id"]
     offset = args.get("offset", 0)
     limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
     deadline = time.monotonic() + min(args.get("wait") or 0, 30)
     settle_until = time.monotonic() + 1.0
     while True:
-        _, run, state, path = await daemon.runner.call(Store.job_log_path, job_id, args.get("run"))
-        active = daemon.dispatcher.active.get(job_id)
+        _, run, state, path = await ctx.runner.call(Store.job_log_path, job_id, args.get("run"))
+        active = ctx.dispatcher.active.get(job_id)
         if state == "processing" and active is None and time.monotonic() < settle_until:
             # The run ended (or was just claimed) while we read the store: its final
             # log path is still being written. Answering now would tell a follower

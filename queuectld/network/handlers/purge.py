@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.engine.retention import remove_files
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
-
-async def dlq_purge(daemon: Daemon, args: dict) -> dict:
+async def dlq_purge(ctx: HandlerContext, args: dict) -> dict:
     job_id = args.get("id")
     if (job_id is None) == (not args.get("all")):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_purge: give either 'id' or 'all'")
-    ids, logs = await daemon.runner.call(Store.purge_dead, job_id)
+    ids, logs = await ctx.runner.call(Store.purge_dead, job_id)
     if logs:
         await asyncio.get_running_loop().run_in_executor(None, remove_files, logs)
     return {"ids": ids}

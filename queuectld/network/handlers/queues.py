@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
-
-async def queue_set(daemon: Daemon, args: dict) -> dict:
+async def queue_set(ctx: HandlerContext, args: dict) -> dict:
     changes = {key: args[key] for key in ("concurrency", "priority") if key in args}
     if "on_finish" in args:
         changes["on_finish"] = args["on_finish"].strip() or None  # "" removes the hook
-    daemon.dispatcher.release_ahead()  # claimed under the old limit
-    settings = await daemon.runner.call(Store.set_queue, args["name"], changes)
+    settings = await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.set_queue, args["name"], changes)
+    )
     if "on_finish" in changes:
-        daemon.hooks.set_queue_hook(args["name"], changes["on_finish"])
-    daemon.dispatcher.kick()  # a higher limit may let jobs start now
+        ctx.hooks.set_queue_hook(args["name"], changes["on_finish"])
     return {"name": args["name"], **settings}
 
 
-async def queue_list(daemon: Daemon, args: dict) -> dict:
-    return {"queues": await daemon.runner.call(Store.queue_overview, time.time())}
+async def queue_list(ctx: HandlerContext, args: dict) -> dict:
+    return {"queues": await ctx.runner.call(Store.queue_overview, time.time())}
 
 
-async def queue_pause(daemon: Daemon, args: dict) -> dict:
-    daemon.dispatcher.release_ahead()  # none of the queue's held jobs may start now
-    settings = await daemon.runner.call(Store.set_queue, args["name"], {"paused": True})
+async def queue_pause(ctx: HandlerContext, args: dict) -> dict:
+    settings = await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.set_queue, args["name"], {"paused": True})
+    )
     return {"name": args["name"], **settings}
 
 
-async def queue_resume(daemon: Daemon, args: dict) -> dict:
-    settings = await daemon.runner.call(Store.set_queue, args["name"], {"paused": False})
-    daemon.dispatcher.kick()
+async def queue_resume(ctx: HandlerContext, args: dict) -> dict:
+    settings = await ctx.runner.call(Store.set_queue, args["name"], {"paused": False})
+    ctx.dispatcher.kick()
     return {"name": args["name"], **settings}
 
 

@@ -4,7 +4,6 @@ schedule_pause, schedule_resume."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import validate_job_spec
@@ -19,17 +18,15 @@ from queuectld.engine.schedules import (
     check_tz,
     next_fire,
 )
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import check_command, job_environment, submitter_environment
 from queuectld.network.peers import CURRENT_PEER
 from queuectld.network.runas import run_identity
 from queuectld.store import Store
 from queuectld.store.base import Schedule
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
-
-async def schedule_add(daemon: Daemon, args: dict) -> dict:
+async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
     catch_up = args.get("catch_up") or DEFAULT_CATCH_UP
     if catch_up not in CATCH_UP_POLICIES:
         raise ProtocolError(
@@ -51,14 +48,14 @@ async def schedule_add(daemon: Daemon, args: dict) -> dict:
                 ErrorCode.INVALID_JOB,
                 f"schedule job: field {field!r} is not allowed (the schedule sets it)",
             )
-    check_command(job["command"], daemon.config["max-command-bytes"], "schedule job")
+    check_command(job["command"], ctx.config["max-command-bytes"], "schedule job")
     if job.get("env"):
-        job["env"] = job_environment(job["env"], daemon.config["max-env-bytes"], "schedule job")
-    now = daemon.scheduler.clock.now()
+        job["env"] = job_environment(job["env"], ctx.config["max-env-bytes"], "schedule job")
+    now = ctx.scheduler.clock.now()
     cwd = args.get("cwd") or "/"
     environ = args.get("environ")
     environ = submitter_environment(
-        cwd, dict(os.environ) if environ is None else environ, daemon.config["max-env-bytes"]
+        cwd, dict(os.environ) if environ is None else environ, ctx.config["max-env-bytes"]
     )
     schedule = Schedule(
         name=name,
@@ -74,46 +71,46 @@ async def schedule_add(daemon: Daemon, args: dict) -> dict:
         next_fire=next_fire(cron, tz, now),
     )
     # Its jobs run as whoever added it, as enqueued jobs do (see runas.py).
-    schedule.run_uid, schedule.run_gid = run_identity(CURRENT_PEER.get(), daemon.allow_root)
-    await daemon.runner.call(Store.add_schedule, schedule, bool(args.get("replace")))
-    daemon.scheduler.wake()
+    schedule.run_uid, schedule.run_gid = run_identity(CURRENT_PEER.get(), ctx.allow_root)
+    await ctx.runner.call(Store.add_schedule, schedule, bool(args.get("replace")))
+    ctx.scheduler.wake()
     return _record(schedule)
 
 
-async def schedule_list(daemon: Daemon, args: dict) -> dict:
-    schedules = await daemon.runner.call(Store.get_schedules)
+async def schedule_list(ctx: HandlerContext, args: dict) -> dict:
+    schedules = await ctx.runner.call(Store.get_schedules)
     return {"schedules": [_record(s) for s in schedules]}
 
 
-async def schedule_remove(daemon: Daemon, args: dict) -> dict:
-    await daemon.runner.call(Store.remove_schedule, args["name"])
-    daemon.scheduler.wake()
+async def schedule_remove(ctx: HandlerContext, args: dict) -> dict:
+    await ctx.runner.call(Store.remove_schedule, args["name"])
+    ctx.scheduler.wake()
     return {"name": args["name"], "removed": True}
 
 
-async def schedule_pause(daemon: Daemon, args: dict) -> dict:
-    await daemon.runner.call(Store.update_schedule, args["name"], {"paused": True})
-    daemon.scheduler.wake()
-    return await _one(daemon, args["name"])
+async def schedule_pause(ctx: HandlerContext, args: dict) -> dict:
+    await ctx.runner.call(Store.update_schedule, args["name"], {"paused": True})
+    ctx.scheduler.wake()
+    return await _one(ctx, args["name"])
 
 
-async def schedule_resume(daemon: Daemon, args: dict) -> dict:
-    [schedule] = await daemon.runner.call(Store.get_schedules, args["name"])
+async def schedule_resume(ctx: HandlerContext, args: dict) -> dict:
+    [schedule] = await ctx.runner.call(Store.get_schedules, args["name"])
     if schedule.paused:
         # Firings that fell in the pause are not caught up: resuming starts afresh.
-        now = daemon.scheduler.clock.now()
+        now = ctx.scheduler.clock.now()
         changes = {
             "paused": False,
             "fired_through": now,
             "next_fire": next_fire(schedule.cron, schedule.tz, now),
         }
-        await daemon.runner.call(Store.update_schedule, args["name"], changes)
-        daemon.scheduler.wake()
-    return await _one(daemon, args["name"])
+        await ctx.runner.call(Store.update_schedule, args["name"], changes)
+        ctx.scheduler.wake()
+    return await _one(ctx, args["name"])
 
 
-async def _one(daemon: Daemon, name: str) -> dict:
-    [schedule] = await daemon.runner.call(Store.get_schedules, name)
+async def _one(ctx: HandlerContext, name: str) -> dict:
+    [schedule] = await ctx.runner.call(Store.get_schedules, name)
     return _record(schedule)
 
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
 
 from protocol import PROTOCOL_VERSION
 from queuectld import __version__
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
+from queuectld.network.handlers.context import HandlerContext
 
 log = logging.getLogger("queuectld.session")
 
 
-async def hello(daemon: Daemon, args: dict) -> dict:
+async def hello(ctx: HandlerContext, args: dict) -> dict:
     return {
         "protocol": PROTOCOL_VERSION,
         "server": f"queuectld {__version__}",
@@ -23,13 +20,13 @@ async def hello(daemon: Daemon, args: dict) -> dict:
     }
 
 
-async def shutdown(daemon: Daemon, args: dict) -> dict:
+async def shutdown(ctx: HandlerContext, args: dict) -> dict:
     log.info(
         "shutdown requested by a client%s",
         " (now)" if args.get("now") else "",
         extra={"event": "shutdown_requested", "now": bool(args.get("now"))},
     )
-    daemon.request_stop(now=bool(args.get("now")))
+    ctx.request_stop(now=bool(args.get("now")))
     return {"stopping": True, "pid": os.getpid()}
 
 

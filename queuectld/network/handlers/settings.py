@@ -3,41 +3,39 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS, Config
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 log = logging.getLogger("queuectld.config")
 
 
-async def config_get(daemon: Daemon, args: dict) -> dict:
+async def config_get(ctx: HandlerContext, args: dict) -> dict:
     key = args["key"]
     if key not in SETTINGS:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown setting {key!r}")
-    return {"key": key, "value": daemon.config[key]}
+    return {"key": key, "value": ctx.config[key]}
 
 
-async def config_set(daemon: Daemon, args: dict) -> dict:
+async def config_set(ctx: HandlerContext, args: dict) -> dict:
     key, value = args["key"], args["value"]
     if key == "workers":
-        refuse_while_stopping(daemon)
-    parsed = await set_config(daemon, key, value)
+        refuse_while_stopping(ctx)
+    parsed = await set_config(ctx, key, value)
     if key == "workers":
-        daemon.supervisor.scale(parsed)
+        ctx.supervisor.scale(parsed)
     if key.startswith("retention-"):
-        daemon.retention.kick()
+        ctx.retention.kick()
     return {"key": key, "value": parsed}
 
 
-async def config_list(daemon: Daemon, args: dict) -> dict:
+async def config_list(ctx: HandlerContext, args: dict) -> dict:
     return {
         key: {
-            "value": daemon.config[key],
+            "value": ctx.config[key],
             "default": setting.default,
             "help": setting.help,
         }
@@ -45,12 +43,12 @@ async def config_list(daemon: Daemon, args: dict) -> dict:
     }
 
 
-def refuse_while_stopping(daemon: Daemon) -> None:
-    if daemon.stopping:
+def refuse_while_stopping(ctx: HandlerContext) -> None:
+    if ctx.is_stopping():
         raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the daemon is shutting down")
 
 
-async def set_config(daemon: Daemon, key: str, value: Any) -> Any:
+async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
     try:
         parsed = Config.parse(key, value)
     except KeyError:
@@ -59,8 +57,8 @@ async def set_config(daemon: Daemon, key: str, value: Any) -> Any:
         ) from None
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
-    await daemon.runner.call(Store.set_config, key, str(parsed))
-    daemon.config.values[key] = parsed
+    await ctx.runner.call(Store.set_config, key, str(parsed))
+    ctx.config.set(key, parsed)
     log.info(
         "setting %s = %s", key, parsed, extra={"event": "config_set", "key": key, "value": parsed}
     )

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
 
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
-
-async def stats(daemon: Daemon, args: dict) -> dict:
-    return await daemon.runner.call(Store.run_stats, time.time(), args.get("queue"))
+async def stats(ctx: HandlerContext, args: dict) -> dict:
+    return await ctx.runner.call(Store.run_stats, time.time(), args.get("queue"))
 
 
 HANDLERS = {"stats": stats}

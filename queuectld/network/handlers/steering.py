@@ -6,33 +6,28 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import TYPE_CHECKING
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import TERMINAL_STATES
 from protocol.times import parse_iso
+from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
-
-if TYPE_CHECKING:
-    from queuectld.daemon import Daemon
 
 DRAINING_KEY = "draining"  # kept with the settings, so a restarted daemon stays drained
 PURGE_CHUNK = 5000
 DRAIN_CHECK_SECONDS = 0.1
 
 
-async def set_draining(daemon: Daemon, draining: bool) -> None:
-    if draining:
-        daemon.dispatcher.release_ahead()
-    await daemon.runner.call(Store.set_config, DRAINING_KEY, "1" if draining else "0")
-    daemon.dispatcher.draining = draining
-    if not draining:
-        daemon.dispatcher.kick()
+async def set_draining(ctx: HandlerContext, draining: bool) -> None:
+    await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.set_config, DRAINING_KEY, "1" if draining else "0"),
+        then=lambda: ctx.dispatcher.set_draining(draining),
+    )
 
 
-async def worker_drain(daemon: Daemon, args: dict) -> dict:
-    await set_draining(daemon, True)
-    supervisor = daemon.supervisor
+async def worker_drain(ctx: HandlerContext, args: dict) -> dict:
+    await set_draining(ctx, True)
+    supervisor = ctx.supervisor
     if args.get("wait"):
         timeout = args.get("timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -43,27 +38,27 @@ async def worker_drain(daemon: Daemon, args: dict) -> dict:
     return {"draining": True, "running": len(supervisor.busy_workers())}
 
 
-async def worker_resume(daemon: Daemon, args: dict) -> dict:
-    await set_draining(daemon, False)
+async def worker_resume(ctx: HandlerContext, args: dict) -> dict:
+    await set_draining(ctx, False)
     return {"draining": False}
 
 
-async def retry(daemon: Daemon, args: dict) -> dict:
-    record = await daemon.runner.call(Store.retry_job, args["id"], time.time())
-    daemon.dispatcher.kick()
+async def retry(ctx: HandlerContext, args: dict) -> dict:
+    record = await ctx.runner.call(Store.retry_job, args["id"], time.time())
+    ctx.dispatcher.kick()
     return record
 
 
-async def edit(daemon: Daemon, args: dict) -> dict:
+async def edit(ctx: HandlerContext, args: dict) -> dict:
     now = time.time()
     changes = {key: args[key] for key in ("command", "priority", "queue") if key in args}
     if (
         "command" in changes
-        and len(changes["command"].encode()) > daemon.config["max-command-bytes"]
+        and len(changes["command"].encode()) > ctx.config["max-command-bytes"]
     ):
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
-            f"edit: command exceeds max-command-bytes {daemon.config['max-command-bytes']}",
+            f"edit: command exceeds max-command-bytes {ctx.config['max-command-bytes']}",
         )
     if "run_at" in args and "delay" in args:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "edit: give 'run_at' or 'delay', not both")
@@ -80,13 +75,13 @@ async def edit(daemon: Daemon, args: dict) -> dict:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, "edit: give at least one of command, priority, run_at, queue"
         )
-    daemon.dispatcher.release_ahead(args["id"])  # claimed ahead is not yet running
-    record = await daemon.runner.call(Store.edit_job, args["id"], changes, now)
-    daemon.dispatcher.kick()  # it may be due sooner, or in a queue with room
-    return record
+    # It may be held ahead (not yet running), be due sooner, or move to a queue with room.
+    return await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.edit_job, args["id"], changes, now), job_id=args["id"]
+    )
 
 
-async def purge(daemon: Daemon, args: dict) -> dict:
+async def purge(ctx: HandlerContext, args: dict) -> dict:
     state = args["state"]
     if state not in TERMINAL_STATES:
         raise ProtocolError(
@@ -98,7 +93,7 @@ async def purge(daemon: Daemon, args: dict) -> dict:
     loop = asyncio.get_running_loop()
     while True:
         # In chunks, each its own store call, so other requests are served in between.
-        count, logs = await daemon.runner.call(
+        count, logs = await ctx.runner.call(
             Store.purge_jobs, state, before, args.get("queue"), PURGE_CHUNK
         )
         total += count
