@@ -14,13 +14,13 @@ from protocol.errors import ProtocolError
 from queuectl_client.cli import (
     completion,
     config,
-    control,
     daemon,
     dlq,
     jobs,
     queues,
     schedules,
     stats,
+    steering,
     top,
     workers,
 )
@@ -91,7 +91,7 @@ for module in (
     config,
     daemon,
     queues,
-    control,
+    steering,
     schedules,
     stats,
     top,
