@@ -75,7 +75,7 @@ def test_system_units_pass_systemd_analyze_verify(tmp_path):
 def test_user_units_pass_systemd_analyze_verify(tmp_path):
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    # Installed as queuectld.{service,socket} in ~/.config/systemd/user (see README.md).
+    # Installed as queuectld.{service,socket} in ~/.config/systemd/user (see docs/operating.md).
     paths = install_for_verify(
         {
             "queuectld-user.service": "queuectld.service",
