@@ -1,17 +1,17 @@
-"""The daemon: owns the data home, the store, the server and the fleet.
+"""The daemon's composition root: it builds the parts and starts and stops them in order.
 
 Start-up order matters: lock the data home (one daemon per home), open the
-store, start the metrics endpoint, recover runs a dead predecessor left
-behind, then listen (on a socket of our own, or on the one systemd passed),
-then start workers, and only then tell systemd READY=1. Stopping runs the
-other way and flushes every store write before the store closes.
+store, register this daemon and recover the runs its previous life left, start
+the metrics endpoint, then listen (on a socket of our own, or on the one
+systemd passed), then start workers, and only then tell systemd READY=1.
+Stopping runs the other way and flushes every store write before the store
+closes. What each part does lives in its own package (see docs/ARCHITECTURE.md);
+handlers get the parts through a HandlerContext, never this object.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import logging
 import os
 import signal
@@ -30,6 +30,7 @@ from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
 from queuectld.fleet.supervisor import Supervisor
+from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_home
 from queuectld.network.handlers import Handlers
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.steering import DRAINING_KEY
@@ -43,45 +44,6 @@ from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
 
 log = logging.getLogger("queuectld")
-
-DB_NAME = "queuectl.db"
-LOCK_NAME = "queuectld.lock"
-
-
-class StartupError(Exception):
-    """The daemon cannot start; the message says why, in one line."""
-
-
-class HomeLock:
-    """An exclusive flock on a file in the data home, holding the owner's pid."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StartupError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise StartupError(
-                    f"another queuectld (pid {owner}) is already running on {self.path.parent}"
-                ) from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 class Daemon:
@@ -125,23 +87,12 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------
 
     def run(self) -> None:
-        self._prepare_home()
+        prepare_home(self.home)
         self.lock.acquire()
         try:
             asyncio.run(self._main())
         finally:
             self.lock.release()
-
-    def _prepare_home(self) -> None:
-        os.umask(0o077)
-        try:
-            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StartupError(f"cannot create data home {self.home}: {exc.strerror}") from None
-        if not os.access(self.home, os.W_OK):
-            if os.statvfs(self.home).f_flag & os.ST_RDONLY:
-                raise StartupError(f"data home {self.home} is on a read-only file system")
-            raise StartupError(f"data home {self.home} is not writable")
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()

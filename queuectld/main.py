@@ -87,8 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure(args.log_level, args.log_format)
-    from queuectld.daemon import Daemon, StartupError
+    from queuectld.daemon import Daemon
     from queuectld.engine.schedules import Clock
+    from queuectld.home import StartupError
 
     home = data_home(args.home)
     try:
