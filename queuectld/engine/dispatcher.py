@@ -216,6 +216,7 @@ class Dispatcher:
         *,
         job_id: str | None = None,
         then: Callable[[], None] | None = None,
+        kick: bool = True,
     ) -> T:
         """Change what may run (a queue's limit or pause, a drain, a smaller fleet) or
         a job that may be held (cancel, edit) through `write`, a store call.
@@ -223,8 +224,11 @@ class Dispatcher:
         The jobs held ahead (all, or the one with `job_id`) go back first, so that
         the write sees them waiting and a claim in flight is dropped; once the write
         is committed, `then()` applies what the daemon keeps in memory, and the
-        dispatcher claims again under the new rules. This is the one place where
-        rules change, and so where daemons sharing a store will tell each other.
+        dispatcher claims again under the new rules, unless `kick` is False: a
+        change that only takes away (a pause, a cancel, a smaller fleet) must not
+        claim, or it would hold jobs for workers that are retiring. This is the one
+        place where rules change, and so where daemons sharing a store will tell
+        each other.
         """
         self.release_ahead(job_id)
         try:
@@ -232,7 +236,8 @@ class Dispatcher:
             if then is not None:
                 then()
         finally:
-            self.kick()
+            if kick:
+                self.kick()
         return result
 
     def set_draining(self, draining: bool) -> None:

@@ -24,7 +24,9 @@ async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
     if ctx.dispatcher.draining:
         await set_draining(ctx, False)  # `worker start` also ends a drain
     await ctx.dispatcher.change_rules(
-        lambda: set_config(ctx, "workers", count), then=lambda: ctx.supervisor.scale(count)
+        lambda: set_config(ctx, "workers", count),
+        then=lambda: ctx.supervisor.scale(count),
+        kick=False,  # new workers ask for jobs once they are ready
     )
     return {"target": count}
 
@@ -38,7 +40,7 @@ async def worker_stop(ctx: HandlerContext, args: dict) -> dict:
         extra={"event": "workers_stopping", "now": bool(args.get("now")), "running": busy},
     )
     await ctx.dispatcher.change_rules(
-        lambda: set_config(ctx, "workers", 0), then=lambda: supervisor.scale(0)
+        lambda: set_config(ctx, "workers", 0), then=lambda: supervisor.scale(0), kick=False
     )
     if args.get("now"):
         for worker in supervisor.busy_workers():

@@ -157,7 +157,9 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
         return await get_job(ctx, {"id": job_id})
     # A job held ahead is not running yet: it goes back, then is canceled waiting.
     record = await ctx.dispatcher.change_rules(
-        lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()), job_id=job_id
+        lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()),
+        job_id=job_id,
+        kick=False,
     )
     ctx.events.job_changed(job_id, "canceled")
     for dependent in record.pop("canceled_dependents", ()):

@@ -26,7 +26,7 @@ async def queue_list(ctx: HandlerContext, args: dict) -> dict:
 
 async def queue_pause(ctx: HandlerContext, args: dict) -> dict:
     settings = await ctx.dispatcher.change_rules(
-        lambda: ctx.runner.call(Store.set_queue, args["name"], {"paused": True})
+        lambda: ctx.runner.call(Store.set_queue, args["name"], {"paused": True}), kick=False
     )
     return {"name": args["name"], **settings}
 

@@ -22,6 +22,7 @@ async def set_draining(ctx: HandlerContext, draining: bool) -> None:
     await ctx.dispatcher.change_rules(
         lambda: ctx.runner.call(Store.set_config, DRAINING_KEY, "1" if draining else "0"),
         then=lambda: ctx.dispatcher.set_draining(draining),
+        kick=not draining,
     )
 
 
@@ -52,10 +53,7 @@ async def retry(ctx: HandlerContext, args: dict) -> dict:
 async def edit(ctx: HandlerContext, args: dict) -> dict:
     now = time.time()
     changes = {key: args[key] for key in ("command", "priority", "queue") if key in args}
-    if (
-        "command" in changes
-        and len(changes["command"].encode()) > ctx.config["max-command-bytes"]
-    ):
+    if "command" in changes and len(changes["command"].encode()) > ctx.config["max-command-bytes"]:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
             f"edit: command exceeds max-command-bytes {ctx.config['max-command-bytes']}",
