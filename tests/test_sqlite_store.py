@@ -14,7 +14,15 @@ from queuectld.store import StoreError
 from queuectld.store.sqlite import rows as sqlite_rows
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.store import ForeignDatabase, SQLiteStore, _split_sql
-from tests.store_contract.conftest import OWNER, Contract, add, claim, finish, job
+from tests.store_contract.conftest import (
+    OWNER,
+    Contract,
+    add,
+    claim,
+    finish,
+    insert_every_kind,
+    job,
+)
 
 
 @pytest.fixture
@@ -212,15 +220,7 @@ def _counts_kept(sqlite):
 
 
 def test_counter_tables_agree_with_the_jobs_after_every_kind_of_insert(store, sqlite):
-    add(store, [job(), job(), job(queue="mail")])
-    add(store, [job(job_id="gone"), job(job_id="dep", after=["gone"])])
-    store.insert_jobs([job(unique_key="k")], 0, "ignore")
-    store.insert_jobs([job(unique_key="k")], 0, "ignore")  # held: not inserted
-    claim(store, limit=1)
-    store.cancel_waiting_job("gone", 1.0)  # cancels its dependent too
-    add(store, [job(job_id="late", after=["gone"])])  # canceled at insert
-    with pytest.raises(StoreError):
-        add(store, [job(job_id="new"), job(job_id="late")])  # duplicate id: rolled back
+    insert_every_kind(store)
     assert _counts_kept(sqlite) == _counts_by_scan(sqlite)
     assert store.count_by_state()["canceled"] == 3
 

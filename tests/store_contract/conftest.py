@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectld.store import ClaimedJob, NewJob, Store, Transition, open_store
+from queuectld.store import ClaimedJob, NewJob, Store, StoreError, Transition, open_store
 from queuectld.store.runner import StoreRunner
 
 
@@ -97,3 +97,17 @@ def end_run(store, claimed: ClaimedJob, state: str, run_at=None, error=None, **k
         change=Transition(state, state, True, run_at, error),
         **kwargs,
     )
+
+
+def insert_every_kind(store) -> None:
+    """Every way a job enters the store: plain, with dependencies, unique (held or
+    not), canceled at insert, and a batch rolled back by a duplicate id."""
+    add(store, [job(), job(), job(queue="mail")])
+    add(store, [job(job_id="gone"), job(job_id="dep", after=["gone"])])
+    store.insert_jobs([job(unique_key="k")], 0, "ignore")
+    store.insert_jobs([job(unique_key="k")], 0, "ignore")  # held: not inserted
+    claim(store, limit=1)
+    store.cancel_waiting_job("gone", 1.0)  # cancels its dependent too
+    add(store, [job(job_id="late", after=["gone"])])  # canceled at insert
+    with pytest.raises(StoreError):
+        add(store, [job(job_id="new"), job(job_id="late")])  # duplicate id: rolled back

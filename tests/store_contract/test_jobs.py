@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from queuectld.store import StoreError, Transition
-from tests.store_contract.conftest import OWNER, add, claim, end_run, finish, job
+from tests.store_contract.conftest import OWNER, add, claim, end_run, finish, insert_every_kind, job
 
 
 def test_counts_follow_every_transition(store):
@@ -187,14 +187,6 @@ def _counts_kept(store, queues):
 
 
 def test_inserted_jobs_are_counted_per_batch_and_a_failed_insert_counts_nothing(store):
-    add(store, [job(), job(), job(queue="mail")])
-    add(store, [job(job_id="gone"), job(job_id="dep", after=["gone"])])
-    store.insert_jobs([job(unique_key="k")], 0, "ignore")
-    store.insert_jobs([job(unique_key="k")], 0, "ignore")  # held: not inserted
-    claim(store, limit=1)
-    store.cancel_waiting_job("gone", 1.0)  # cancels its dependent too
-    add(store, [job(job_id="late", after=["gone"])])  # canceled at insert
-    with pytest.raises(StoreError):
-        add(store, [job(job_id="new"), job(job_id="late")])  # duplicate id: rolled back
+    insert_every_kind(store)
     assert _counts_kept(store, ["default", "mail"]) == _counts_by_scan(store)
     assert store.count_by_state()["canceled"] == 3
