@@ -181,6 +181,25 @@ def test_restart_recovers_only_its_own_runs(daemon_factory, home):
     assert theirs_now["history"][0]["outcome"] == "running"
 
 
+def test_restart_recovers_the_ownerless_runs_of_an_upgraded_store(daemon_factory, home):
+    """Runs claimed before runs had owners (migration 6 leaves them NULL) are this
+    home's daemon's: the first start after the upgrade requeues them."""
+    daemon = daemon_factory(workers=0)
+    daemon.stop()
+    store = SQLiteStore(home / "queuectl.db")
+    now = time.time()
+    store.begin()
+    store.add_jobs([_new_job("before-upgrade")], now)
+    [claimed] = store.claim_due_jobs(now, 1, "ignored")
+    store.conn.execute("UPDATE runs SET owner = NULL WHERE job_seq = ?", (claimed.seq,))
+    store.commit()
+    store.close()
+    daemon.start()
+    job = daemon.client().get_job("before-upgrade")
+    assert job["state"] == "pending"
+    assert job["history"][0]["outcome"] == "interrupted"
+
+
 def test_run_marker_finds_a_process_that_left_the_group_and_nothing_else(tmp_path):
     marker = "feedface:7:1"
     env = {**os.environ, RUN_MARKER: marker}
