@@ -60,6 +60,13 @@ class CorruptDatabase(ForeignDatabase):
     """The file is queuectl's, but SQLite's own consistency check fails on it."""
 
 
+# The runs still in progress, as RunningAttempt fields; callers add whose.
+RUNNING_ATTEMPTS = (
+    "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
+    "FROM runs r JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
+)
+
+
 def _unavailable(exc: sqlite3.Error) -> Exception:
     text = str(exc).lower()
     if any(hint in text for hint in _UNAVAILABLE_HINTS):
@@ -443,9 +450,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     def running_attempts(self, owner: str) -> list[RunningAttempt]:
         rows = self.conn.execute(
-            "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
-            "FROM runs r JOIN jobs j ON j.seq = r.job_seq "
-            "WHERE r.outcome = 'running' AND (r.owner = ? OR r.owner IS NULL)",
+            f"{RUNNING_ATTEMPTS} AND (r.owner = ? OR r.owner IS NULL)",
             (owner,),
         ).fetchall()
         return [RunningAttempt(*row) for row in rows]
@@ -493,9 +498,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         rescued: list[RunningAttempt] = []
         for owner in expired:
             runs = self.conn.execute(
-                "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
-                "FROM runs r JOIN jobs j ON j.seq = r.job_seq "
-                "WHERE r.outcome = 'running' AND r.owner = ?",
+                f"{RUNNING_ATTEMPTS} AND r.owner = ?",
                 (owner,),
             ).fetchall()
             for row in runs:
