@@ -22,6 +22,7 @@ from tests.store_contract.conftest import (
     finish,
     insert_every_kind,
     job,
+    purge_beside_a_job_that_stays,
 )
 
 
@@ -170,12 +171,7 @@ def test_purge_leaves_no_runs_or_dependency_rows_of_the_jobs_it_deletes(store, s
 
 
 def test_purge_removes_environments_no_job_uses_any_more(store, sqlite):
-    add(store, [job(job_id="lone", environ={"PATH": "/only/here"}), job(job_id="shared")])
-    claim(store)
-    finish(store, "lone", "completed", now=11)
-    finish(store, "shared", "completed", now=11)
-    add(store, [job(job_id="stays", run_at=1000)])  # shares "shared"'s environment
-    assert store.purge_jobs("completed", 100.0, None, 100)[0] == 2
+    purge_beside_a_job_that_stays(store)
     assert count_rows(sqlite, "environments") == 1
     assert store.get_job("stays", False)["state"] == "pending"
 

@@ -111,3 +111,14 @@ def insert_every_kind(store) -> None:
     add(store, [job(job_id="late", after=["gone"])])  # canceled at insert
     with pytest.raises(StoreError):
         add(store, [job(job_id="new"), job(job_id="late")])  # duplicate id: rolled back
+
+
+def purge_beside_a_job_that_stays(store) -> None:
+    """Two completed jobs are purged, one with an environment of its own; a pending
+    job that shares the other's environment stays."""
+    add(store, [job(job_id="lone", environ={"PATH": "/only/here"}), job(job_id="shared")])
+    claim(store)
+    finish(store, "lone", "completed", now=11)
+    finish(store, "shared", "completed", now=11)
+    add(store, [job(job_id="stays", run_at=1000)])  # shares "shared"'s environment
+    assert store.purge_jobs("completed", 100.0, None, 100)[0] == 2

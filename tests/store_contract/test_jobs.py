@@ -8,7 +8,16 @@ from collections import Counter
 import pytest
 
 from queuectld.store import StoreError, Transition
-from tests.store_contract.conftest import OWNER, add, claim, end_run, finish, insert_every_kind, job
+from tests.store_contract.conftest import (
+    OWNER,
+    add,
+    claim,
+    end_run,
+    finish,
+    insert_every_kind,
+    job,
+    purge_beside_a_job_that_stays,
+)
 
 
 def test_counts_follow_every_transition(store):
@@ -149,12 +158,7 @@ def test_purge_deletes_old_finished_jobs_with_their_runs(store):
 
 
 def test_purge_keeps_the_environment_of_jobs_that_remain(store):
-    add(store, [job(job_id="lone", environ={"PATH": "/only/here"}), job(job_id="shared")])
-    claim(store)
-    finish(store, "lone", "completed", now=11)
-    finish(store, "shared", "completed", now=11)
-    add(store, [job(job_id="stays", run_at=1000)])  # shares "shared"'s environment
-    assert store.purge_jobs("completed", 100.0, None, 100)[0] == 2
+    purge_beside_a_job_that_stays(store)
     assert store.get_job("stays", False)["state"] == "pending"
     [claimed] = store.claim_due_jobs(1000.0, 1, OWNER)
     assert (claimed.id, claimed.environ, claimed.cwd) == ("stays", {"PATH": "/bin"}, "/")
