@@ -1,17 +1,18 @@
-"""Every request the daemon understands, in one place.
+"""The request and response envelope, the job spec and the job states.
 
 A request is a map {"id": int, "op": str, "args": map}; the response echoes
 "id" and carries either {"ok": true, "result": ...} or
-{"ok": false, "error": {"code": str, "message": str}}. docs/PROTOCOL.md is the
-prose form of this module and must change with it.
+{"ok": false, "error": {"code": str, "message": str}}. The ops and their
+arguments are in protocol/ops.py. docs/PROTOCOL.md is the prose form of both and
+must change with them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from protocol.control import CONTROL_OPS
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.ops import OPS
 from protocol.schema import MAX_NAME_BYTES, Field, validate_fields
 
 # Job ids and queue names are names, not payloads.
@@ -40,55 +41,6 @@ JOB_SPEC_FIELDS: dict[str, Field] = {
     "env": Field("str_map"),
     "after": Field("str_list"),
     "unique_key": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
-}
-
-_PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
-
-# op name -> argument fields
-OPS: dict[str, dict[str, Field]] = {
-    "hello": {"client": Field("str"), "protocol": Field("int"), "token": Field("str")},
-    "enqueue": {
-        "jobs": Field("list", required=True, nonempty=True),
-        "cwd": Field("str"),
-        "environ": Field("str_map"),
-        "on_duplicate": Field("str"),
-    },
-    "get_job": {"id": Field("str", required=True)},
-    "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
-    "status": {"next": Field("int", minimum=0), "processes": Field("bool")},
-    "cancel": {"id": Field("str", required=True)},
-    "dlq_list": {"queue": Field("str"), **_PAGE},
-    "dlq_retry": {
-        "id": Field("str"),
-        "all": Field("bool"),
-        "queue": Field("str"),
-        "since": Field("str", nonempty=True),
-    },
-    "dlq_purge": {"id": Field("str"), "all": Field("bool")},
-    "worker_scale": {"count": Field("int", required=True, minimum=0)},
-    "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
-    "config_get": {"key": Field("str", required=True)},
-    "config_set": {"key": Field("str", required=True), "value": Field("scalar", required=True)},
-    "config_list": {},
-    "logs": {
-        "id": Field("str", required=True),
-        "run": Field("int", minimum=1),
-        "offset": Field("int", minimum=0),
-        "limit": Field("int", minimum=1),
-        "wait": Field("number", minimum=0),
-    },
-    "wait": {
-        "ids": Field("str_list", required=True, nonempty=True),
-        "timeout": Field("number", minimum=0),
-    },
-    "shutdown": {"now": Field("bool")},
-    **CONTROL_OPS,
-    "stats": {"queue": Field("str", nonempty=True)},
-    "complete_ids": {
-        "prefix": Field("str"),
-        "states": Field("str_list"),
-        "limit": Field("int", minimum=1),
-    },
 }
 
 

@@ -19,26 +19,20 @@ from __future__ import annotations
 import os
 import select
 import socket
-import time
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from protocol.errors import ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
 from protocol.messages import request
 from protocol.paths import data_home, is_explicit, socket_path, system_socket_path
-from queuectl_client.control import ControlOps
-
-# Variables that belong to the client's connection and must not reach jobs.
-PRIVATE_ENV = ("QUEUECTL_TOKEN", "QUEUECTL_TOKEN_FILE")
-DEFAULT_BATCH = 10_000
+from queuectl_client.calls import OpCalls
 
 
 class DaemonUnreachable(Exception):
     """No daemon answered (and none could be started)."""
 
 
-class Client(ControlOps):
+class Client(OpCalls):
     def __init__(
         self,
         home: str | os.PathLike | None = None,
@@ -229,131 +223,3 @@ class Client(ControlOps):
             if messages:
                 # Requests are answered in order, one at a time: one frame per call.
                 return messages[0]
-
-    # -- the ops -----------------------------------------------------------
-
-    def hello(self) -> dict:
-        return self.call("hello", client="queuectl-python")
-
-    def enqueue(
-        self, *jobs: dict, cwd: str | None = None, environ: dict[str, str] | None = None
-    ) -> list[str]:
-        """Enqueue jobs in one transaction; each runs in `cwd` with `environ` plus its env.
-
-        By default a job gets this process's working directory and environment,
-        so PATH and virtualenvs behave as in the shell that enqueued it.
-        """
-        result = self.call("enqueue", jobs=list(jobs), **self._context(cwd, environ))
-        return result["ids"]
-
-    def enqueue_many(
-        self,
-        jobs: Iterable[dict],
-        batch_size: int = DEFAULT_BATCH,
-        cwd: str | None = None,
-        environ: dict[str, str] | None = None,
-        on_duplicate: str | None = None,
-    ) -> Iterator[list[str]]:
-        """Enqueue an iterable of jobs in batches; yields the ids of each batch."""
-        context = self._context(cwd, environ)
-        if on_duplicate is not None:
-            context["on_duplicate"] = on_duplicate
-        batch: list[dict] = []
-        for job in jobs:
-            batch.append(job)
-            if len(batch) >= batch_size:
-                yield self.call("enqueue", jobs=batch, **context)["ids"]
-                batch = []
-        if batch:
-            yield self.call("enqueue", jobs=batch, **context)["ids"]
-
-    @staticmethod
-    def _context(cwd: str | None, environ: dict[str, str] | None) -> dict:
-        if environ is None:
-            environ = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
-        return {"cwd": cwd or os.getcwd(), "environ": environ}
-
-    def get_job(self, job_id: str) -> dict:
-        return self.call("get_job", id=job_id)
-
-    def list_jobs(
-        self, state: str | None = None, queue: str | None = None, limit: int | None = None
-    ) -> list[dict]:
-        """Jobs in creation order; all of them when limit is None (paged underneath)."""
-        jobs: list[dict] = []
-        after = None
-        while True:
-            page = 1000 if limit is None else min(1000, limit - len(jobs))
-            result = self.call("list_jobs", state=state, queue=queue, limit=page, after=after)
-            jobs.extend(result["jobs"])
-            after = result["next"]
-            if after is None or (limit is not None and len(jobs) >= limit):
-                return jobs
-
-    def status(self, next: int | None = None, processes: bool | None = None) -> dict:
-        """Counts, fleet and daemon; `next` adds the N soonest waiting jobs, `processes`
-        every worker with its job's CPU time and memory."""
-        return self.call("status", next=next, processes=processes)
-
-    def stats(self, queue: str | None = None) -> dict:
-        return self.call("stats", queue=queue)
-
-    def complete_ids(
-        self, prefix: str = "", states: list[str] | None = None, limit: int | None = None
-    ) -> list[str]:
-        return self.call("complete_ids", prefix=prefix, states=states, limit=limit)["ids"]
-
-    def cancel(self, job_id: str) -> dict:
-        return self.call("cancel", id=job_id)
-
-    def dlq_list(self, limit: int | None = None) -> list[dict]:
-        return self.list_jobs(state="dead", limit=limit)
-
-    def dlq_retry(
-        self,
-        job_id: str | None = None,
-        all: bool = False,
-        queue: str | None = None,
-        since: str | None = None,
-    ) -> list[str]:
-        """Retry one dead job, or all of them (of `queue`, dead since ISO time `since`)."""
-        return self.call("dlq_retry", id=job_id, all=all or None, queue=queue, since=since)["ids"]
-
-    def dlq_purge(self, job_id: str | None = None, all: bool = False) -> list[str]:
-        """Delete one dead job, or every dead job, with its runs and logs."""
-        return self.call("dlq_purge", id=job_id, all=all or None)["ids"]
-
-    def scale_workers(self, count: int) -> dict:
-        return self.call("worker_scale", count=count)
-
-    def stop_workers(self, now: bool = False, wait: bool = True) -> dict:
-        return self.call("worker_stop", now=now, wait=wait)
-
-    def config_get(self, key: str) -> Any:
-        return self.call("config_get", key=key)["value"]
-
-    def config_set(self, key: str, value: Any) -> Any:
-        return self.call("config_set", key=key, value=value)["value"]
-
-    def config_list(self) -> dict:
-        return self.call("config_list")
-
-    def logs(
-        self, job_id: str, run: int | None = None, offset: int = 0, wait: float | None = None
-    ) -> dict:
-        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait)
-
-    def wait(self, job_ids: list[str], timeout: float | None = None) -> dict:
-        """Until every job is terminal or `timeout` passes (None: no limit).
-
-        The daemon answers one wait request within a minute at most; this repeats it.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            result = self.call("wait", ids=job_ids, timeout=left)
-            if result["done"] or (deadline is not None and time.monotonic() >= deadline):
-                return result
-
-    def shutdown(self, now: bool = False) -> dict:
-        return self.call("shutdown", now=now)

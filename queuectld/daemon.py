@@ -33,7 +33,7 @@ from queuectld.fleet.supervisor import Supervisor
 from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_home
 from queuectld.network.handlers import Handlers
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.handlers.steering import DRAINING_KEY
+from queuectld.network.handlers.fleet import DRAINING_KEY
 from queuectld.network.peers import UnixAccess
 from queuectld.network.server import Server
 from queuectld.network.tcp import TcpSettings

@@ -13,16 +13,15 @@ import click
 from protocol.errors import ProtocolError
 from queuectl_client.cli import (
     completion,
-    config,
-    daemon,
     dlq,
+    fleet,
     jobs,
+    monitoring,
     queues,
     schedules,
-    stats,
-    steering,
+    session,
+    settings,
     top,
-    workers,
 )
 from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
 from queuectl_client.client import DaemonUnreachable
@@ -84,16 +83,17 @@ def cli(
     )
 
 
+# One module per section of PROTOCOL.md 8 (tests/test_ops.py), then the live view
+# and shell completion, which only read.
 for module in (
+    session,
     jobs,
-    workers,
     dlq,
-    config,
-    daemon,
+    fleet,
     queues,
-    steering,
     schedules,
-    stats,
+    settings,
+    monitoring,
     top,
     completion,
 ):

@@ -13,38 +13,32 @@ from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.network.handlers import (
-    completion,
     dlq,
     fleet,
     jobs,
-    output,
-    purge,
+    monitoring,
     queues,
     schedules,
     session,
     settings,
-    stats,
-    steering,
 )
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import StoreError, StoreUnavailable
 
 Handler = Callable[["HandlerContext", dict], Awaitable[Any]]
 
-TABLE: dict[str, Handler] = {
-    **session.HANDLERS,
-    **jobs.HANDLERS,
-    **dlq.HANDLERS,
-    **fleet.HANDLERS,
-    **settings.HANDLERS,
-    **output.HANDLERS,
-    **purge.HANDLERS,
-    **queues.HANDLERS,
-    **steering.HANDLERS,
-    **schedules.HANDLERS,
-    **stats.HANDLERS,
-    **completion.HANDLERS,
+# One module per section of PROTOCOL.md 8, named like it (tests/test_ops.py checks).
+SECTIONS = {
+    "session": session.HANDLERS,
+    "jobs": jobs.HANDLERS,
+    "dlq": dlq.HANDLERS,
+    "fleet": fleet.HANDLERS,
+    "queues": queues.HANDLERS,
+    "schedules": schedules.HANDLERS,
+    "settings": settings.HANDLERS,
+    "monitoring": monitoring.HANDLERS,
 }
+TABLE: dict[str, Handler] = {op: h for handlers in SECTIONS.values() for op, h in handlers.items()}
 
 
 class Handlers:

@@ -1,12 +1,14 @@
-"""Ops on the dead letter queue: dlq_list, dlq_retry."""
+"""Ops on the dead letter queue (PROTOCOL.md 8.3): dlq_list, dlq_retry, dlq_purge."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.times import parse_iso
+from queuectld.engine.retention import remove_files
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.jobs import list_jobs
 from queuectld.store import Store
@@ -45,4 +47,18 @@ async def dlq_retry(ctx: HandlerContext, args: dict) -> dict:
     return {"ids": ids}
 
 
-HANDLERS = {"dlq_list": dlq_list, "dlq_retry": dlq_retry}
+async def dlq_purge(ctx: HandlerContext, args: dict) -> dict:
+    job_id = args.get("id")
+    if (job_id is None) == (not args.get("all")):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "dlq_purge: give either 'id' or 'all'")
+    ids, logs = await ctx.runner.call(Store.purge_dead, job_id)
+    if logs:
+        await asyncio.get_running_loop().run_in_executor(None, remove_files, logs)
+    return {"ids": ids}
+
+
+HANDLERS = {
+    "dlq_list": dlq_list,
+    "dlq_retry": dlq_retry,
+    "dlq_purge": dlq_purge,
+}

@@ -1,7 +1,9 @@
-"""Ops on the worker fleet and the overall picture: worker_scale, worker_stop, status."""
+"""Ops on the worker fleet and the overall picture (PROTOCOL.md 8.4): status,
+worker_scale, worker_stop, worker_drain, worker_resume."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -10,12 +12,41 @@ from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.handlers.monitor import extend_status
 from queuectld.network.handlers.settings import refuse_while_stopping, set_config
-from queuectld.network.handlers.steering import set_draining
+from queuectld.network.handlers.status_detail import extend_status
 from queuectld.store import Store
 
 log = logging.getLogger("queuectld.fleet")
+
+
+DRAINING_KEY = "draining"  # kept with the settings, so a restarted daemon stays drained
+DRAIN_CHECK_SECONDS = 0.1
+
+
+async def set_draining(ctx: HandlerContext, draining: bool) -> None:
+    await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.set_config, DRAINING_KEY, "1" if draining else "0"),
+        then=lambda: ctx.dispatcher.set_draining(draining),
+        kick=not draining,
+    )
+
+
+async def worker_drain(ctx: HandlerContext, args: dict) -> dict:
+    await set_draining(ctx, True)
+    supervisor = ctx.supervisor
+    if args.get("wait"):
+        timeout = args.get("timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while supervisor.busy_workers():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(DRAIN_CHECK_SECONDS)
+    return {"draining": True, "running": len(supervisor.busy_workers())}
+
+
+async def worker_resume(ctx: HandlerContext, args: dict) -> dict:
+    await set_draining(ctx, False)
+    return {"draining": False}
 
 
 async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
@@ -87,4 +118,10 @@ async def status(ctx: HandlerContext, args: dict) -> dict:
     return await extend_status(ctx, result, args)
 
 
-HANDLERS = {"worker_scale": worker_scale, "worker_stop": worker_stop, "status": status}
+HANDLERS = {
+    "status": status,
+    "worker_scale": worker_scale,
+    "worker_stop": worker_stop,
+    "worker_drain": worker_drain,
+    "worker_resume": worker_resume,
+}

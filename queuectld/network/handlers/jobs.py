@@ -1,4 +1,5 @@
-"""Ops on jobs: enqueue, get_job, list_jobs, cancel, wait."""
+"""Ops on jobs (PROTOCOL.md 8.2): enqueue, get_job, list_jobs, cancel, wait, logs,
+retry, edit, purge."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 import time
 from typing import Any, NamedTuple
 
-from protocol.control import ON_DUPLICATE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES, TERMINAL_STATES, validate_job_spec
+from protocol.ops import ON_DUPLICATE
 from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.engine.dispatcher import CANCELED_BY_USER
 from queuectld.engine.jobspec import new_job
+from queuectld.engine.retention import remove_files
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import check_command, job_environment, submitter_environment
 from queuectld.network.peers import CURRENT_PEER
@@ -28,6 +30,8 @@ MAX_PAGE = 10_000
 # One `wait` request waits at most this long (clients repeat it): a request
 # whose client has gone away must not hold a task forever.
 MAX_WAIT = 60.0
+LOG_CHUNK = 256 * 1024
+PURGE_CHUNK = 5000
 
 
 async def enqueue(ctx: HandlerContext, args: dict) -> dict:
@@ -198,10 +202,113 @@ def _states_of(store: Store, ids: list[str]) -> dict[str, str | None]:
     return {job_id: store.job_state(job_id) for job_id in ids}
 
 
+async def logs(ctx: HandlerContext, args: dict) -> dict:
+    job_id = args["id"]
+    offset = args.get("offset", 0)
+    limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
+    deadline = time.monotonic() + min(args.get("wait") or 0, 30)
+    settle_until = time.monotonic() + 1.0
+    while True:
+        _, run, state, path = await ctx.runner.call(Store.job_log_path, job_id, args.get("run"))
+        active = ctx.dispatcher.active.get(job_id)
+        if state == "processing" and active is None and time.monotonic() < settle_until:
+            # The run ended (or was just claimed) while we read the store: its final
+            # log path is still being written. Answering now would tell a follower
+            # the run is over before it has read the last of the output.
+            await asyncio.sleep(0.01)
+            continue
+        running = active is not None and active.job.run == run
+        if running:
+            path = active.log_path
+        data = _read_chunk(path, offset, limit)
+        if data or not running or time.monotonic() >= deadline:
+            return {
+                "run": run,
+                "state": state,
+                "running": running,
+                "data": data,
+                "offset": offset + len(data),
+            }
+        # Following a live job: its log grows in a file only the worker writes.
+        await asyncio.sleep(0.2)
+
+
+def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+async def retry(ctx: HandlerContext, args: dict) -> dict:
+    record = await ctx.runner.call(Store.retry_job, args["id"], time.time())
+    ctx.dispatcher.kick()
+    return record
+
+
+async def edit(ctx: HandlerContext, args: dict) -> dict:
+    now = time.time()
+    changes = {key: args[key] for key in ("command", "priority", "queue") if key in args}
+    if "command" in changes and len(changes["command"].encode()) > ctx.config["max-command-bytes"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"edit: command exceeds max-command-bytes {ctx.config['max-command-bytes']}",
+        )
+    if "run_at" in args and "delay" in args:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "edit: give 'run_at' or 'delay', not both")
+    if "run_at" in args:
+        try:
+            changes["run_at"] = parse_iso(args["run_at"])
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"edit: run_at {args['run_at']!r} is not an ISO 8601 time"
+            ) from None
+    elif "delay" in args:
+        changes["run_at"] = now + float(args["delay"])
+    if not changes:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "edit: give at least one of command, priority, run_at, queue"
+        )
+    # It may be held ahead (not yet running), be due sooner, or move to a queue with room.
+    return await ctx.dispatcher.change_rules(
+        lambda: ctx.runner.call(Store.edit_job, args["id"], changes, now), job_id=args["id"]
+    )
+
+
+async def purge(ctx: HandlerContext, args: dict) -> dict:
+    state = args["state"]
+    if state not in TERMINAL_STATES:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"purge: state must be one of {', '.join(TERMINAL_STATES)}, not {state!r}",
+        )
+    before = time.time() - args["older_than"]
+    total = 0
+    loop = asyncio.get_running_loop()
+    while True:
+        # In chunks, each its own store call, so other requests are served in between.
+        count, logs = await ctx.runner.call(
+            Store.purge_jobs, state, before, args.get("queue"), PURGE_CHUNK
+        )
+        total += count
+        if logs:
+            await loop.run_in_executor(None, remove_files, logs)
+        if count < PURGE_CHUNK:
+            return {"purged": total}
+
+
 HANDLERS = {
     "enqueue": enqueue,
     "get_job": get_job,
     "list_jobs": list_jobs,
     "cancel": cancel,
     "wait": wait,
+    "logs": logs,
+    "retry": retry,
+    "edit": edit,
+    "purge": purge,
 }

@@ -1,5 +1,4 @@
-"""Commands that steer jobs after they were enqueued: retry, edit, purge, and
-`worker drain|resume`."""
+"""Changing jobs after they were enqueued: `queuectl cancel`, `retry`, `edit`, `purge`."""
 
 from __future__ import annotations
 
@@ -7,18 +6,29 @@ import click
 
 from protocol.messages import TERMINAL_STATES
 from protocol.times import parse_iso, to_iso
-from queuectl_client.cli import workers
+from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.parse import parse_duration
 
 FINISHED_STATES = TERMINAL_STATES
 
 
-def register(cli: click.Group) -> None:
-    for command in (retry, edit, purge):
-        cli.add_command(command)
-    workers.worker.add_command(drain)
-    workers.worker.add_command(resume)
+@click.command()
+@click.argument("job_id", shell_complete=complete_job_ids(("pending", "failed", "processing")))
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@pass_settings
+def cancel(settings: Settings, job_id: str, as_json: bool) -> None:
+    """Cancel a job: a waiting one never starts, a running one is killed. Never retried.
+
+    \b
+    Example:
+      queuectl cancel job1
+    """
+    job = settings.client().cancel(job_id)
+    if as_json:
+        print_json(job)
+        return
+    click.echo(f"{job['id']}: {job['state']}")
 
 
 @click.command()
@@ -107,36 +117,3 @@ def purge(settings: Settings, state: str, older_than: str, queue: str | None) ->
         fail(f"--older-than: {exc}", EXIT_USAGE)
     count = settings.client().purge(state, seconds, queue)
     click.echo(f"purged {count} {state} job(s)")
-
-
-@click.command()
-@click.option("--wait", is_flag=True, help="Return once no job is running any more.")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Give up waiting after S seconds.")
-@pass_settings
-def drain(settings: Settings, wait: bool, timeout: float | None) -> None:
-    """Start no new job; running jobs finish; enqueues are still accepted (for deploys).
-
-    The drain persists across daemon restarts until `worker resume` or `worker start`.
-
-    \b
-    Example:
-      queuectl worker drain --wait
-    """
-    result = settings.client().drain(wait=wait, timeout=timeout)
-    running = result["running"]
-    if wait and running:
-        fail(f"draining; {running} job(s) still running after {timeout:g} s")
-    click.echo(f"draining: no new jobs start; {running} job(s) running")
-
-
-@click.command()
-@pass_settings
-def resume(settings: Settings) -> None:
-    """End a drain: jobs start again.
-
-    \b
-    Example:
-      queuectl worker resume
-    """
-    settings.client().resume_workers()
-    click.echo("workers resumed: jobs start again")

@@ -1,4 +1,4 @@
-"""`queuectl daemon start|stop|status` and `queuectl status`."""
+"""The session with the daemon (PROTOCOL.md 8.1): `queuectl daemon start|stop|status`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 
 import click
 
-from queuectl_client.cli import terminal
 from queuectl_client.cli.context import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -17,57 +16,11 @@ from queuectl_client.cli.context import (
     print_json,
 )
 from queuectl_client.cli.format import duration
-from queuectl_client.cli.top import run_live_view, watch_options
 from queuectl_client.client import Client, DaemonUnreachable
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(daemon)
-    cli.add_command(status)
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--watch", "-w", is_flag=True, help="Live view, refreshed in place (as `top`).")
-@watch_options
-@pass_settings
-def status(
-    settings: Settings, as_json: bool, watch: bool, interval: float, count: int | None
-) -> None:
-    """Summary of jobs by state, the worker fleet and the daemon.
-
-    \b
-    Examples:
-      queuectl status --json
-      queuectl status --watch
-    """
-    if watch:
-        run_live_view(settings, interval, count, as_json)
-        return
-    result = settings.client().status()
-    if as_json:
-        print_json(result)
-        return
-    jobs, workers, info = result["jobs"], result["workers"], result["daemon"]
-    colour = terminal.colour_enabled()
-    click.echo(
-        "jobs:    "
-        + "  ".join(
-            terminal.paint_state(state, colour, f"{state} {count}") for state, count in jobs.items()
-        )
-    )
-    click.echo(
-        f"workers: {workers['alive']} alive (target {workers['target']}), "
-        f"{workers['busy']} busy, {workers['idle']} idle"
-    )
-    if workers.get("draining"):
-        click.echo("         draining: no new job starts until `queuectl worker resume`")
-    for running in workers["running"]:
-        click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
-    click.echo(
-        f"daemon:  pid {info['pid']}, queuectld {info['version']}, "
-        f"up {duration(info['uptime'])}, home {info['home']}"
-    )
 
 
 @click.group()

@@ -23,9 +23,7 @@ async def extend_status(ctx: HandlerContext, result: dict, args: dict) -> dict:
     if args.get("processes"):
         result["workers"]["list"] = fleet_details(ctx)
     if args.get("next"):
-        result["next"] = await ctx.runner.call(
-            Store.next_waiting_jobs, min(args["next"], MAX_NEXT)
-        )
+        result["next"] = await ctx.runner.call(Store.next_waiting_jobs, min(args["next"], MAX_NEXT))
     return result
 
 

@@ -1,0 +1,206 @@
+"""Reading jobs: `queuectl list`, `show`, `logs` and `wait`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from protocol.messages import JOB_STATES, TERMINAL_STATES
+from queuectl_client.cli.completion import complete_job_ids
+from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.format import job_rows, local_time, table
+from queuectl_client.cli.progress import Progress
+
+# Waiting for this many jobs or more shows a progress bar (on a terminal).
+PROGRESS_MIN_JOBS = 10
+WAIT_STEP = 0.5
+
+
+@click.command("list")
+@click.option("--state", type=click.Choice(JOB_STATES), help="Only jobs in this state.")
+@click.option("--queue", help="Only jobs of this queue.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
+@pass_settings
+def list_jobs(
+    settings: Settings, state: str | None, queue: str | None, limit: int | None, as_json: bool
+) -> None:
+    """List jobs in the order they were added.
+
+    \b
+    Example:
+      queuectl list --state pending --limit 20
+    """
+    jobs = settings.client().list_jobs(state=state, queue=queue, limit=limit)
+    if as_json:
+        print_json(jobs)
+    elif jobs:
+        click.echo(job_rows(jobs))
+    else:
+        click.echo("no jobs")
+
+
+@click.command()
+@click.argument("job_id", shell_complete=complete_job_ids())
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@pass_settings
+def show(settings: Settings, job_id: str, as_json: bool) -> None:
+    """Show one job and the history of its runs.
+
+    \b
+    Example:
+      queuectl show job1
+    """
+    job = settings.client().get_job(job_id)
+    if as_json:
+        print_json(job)
+        return
+    fields = [
+        ("id", job["id"]),
+        ("state", job["state"]),
+        ("command", job["command"]),
+        ("queue", job["queue"]),
+        ("priority", job["priority"]),
+        ("after", ", ".join(job.get("after") or ()) or None),
+        ("unique key", job.get("unique_key")),
+        ("attempts", f"{job['attempts']} of {job['max_retries'] + 1}"),
+        ("timeout", f"{job['timeout']:g} s" if job["timeout"] else "none"),
+        ("created", local_time(job["created_at"])),
+        ("run at", local_time(job["run_at"])),
+        ("started", local_time(job["started_at"])),
+        ("finished", local_time(job["finished_at"])),
+        ("exit code", job["exit_code"]),
+        ("last error", job["last_error"]),
+    ]
+    for name, value in fields:
+        click.echo(f"{name + ':':<11} {value if value is not None else '-'}")
+    history = job.get("history") or []
+    if history:
+        click.echo("")
+        rows = [
+            (
+                h["run"],
+                h["outcome"],
+                h["worker"],
+                h["pid"],
+                local_time(h["started_at"]),
+                local_time(h["finished_at"]),
+                h["exit_code"] if h["exit_code"] is not None else h["signal"],
+                h["error"],
+            )
+            for h in history
+        ]
+        click.echo(
+            table(("RUN", "OUTCOME", "WORKER", "PID", "STARTED", "FINISHED", "EXIT", "ERROR"), rows)
+        )
+
+
+@click.command()
+@click.argument("job_id", shell_complete=complete_job_ids())
+@click.option("--run", type=click.IntRange(min=1), help="Which run (default: the latest).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the job runs.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: the run and its output."
+)
+@pass_settings
+def logs(settings: Settings, job_id: str, run: int | None, follow: bool, as_json: bool) -> None:
+    """Print the captured output (stdout and stderr) of a job's run.
+
+    \b
+    Example:
+      queuectl logs job1 -f
+    """
+    client = settings.client()
+    if as_json:
+        if follow:
+            fail("--json prints the output so far; it cannot be combined with -f", EXIT_USAGE)
+        _logs_json(client, job_id, run)
+        return
+    offset = 0
+    out = sys.stdout.buffer
+    while True:
+        chunk = client.logs(job_id, run=run, offset=offset, wait=5.0 if follow else None)
+        run = chunk["run"]
+        data = chunk["data"]
+        if data:
+            out.write(data)
+            out.flush()
+            offset = chunk["offset"]
+            continue
+        if not follow or not chunk["running"]:
+            return
+
+
+def _logs_json(client, job_id: str, run: int | None) -> None:
+    offset, data, chunk = 0, b"", None
+    while True:
+        chunk = client.logs(job_id, run=run, offset=offset)
+        run = chunk["run"]
+        if not chunk["data"]:
+            break
+        data += chunk["data"]
+        offset = chunk["offset"]
+    print_json(
+        {
+            "id": job_id,
+            "run": chunk["run"],
+            "state": chunk["state"],
+            "running": chunk["running"],
+            "bytes": len(data),
+            "output": data.decode("utf-8", errors="replace"),
+        }
+    )
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids())
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final states as JSON.")
+@pass_settings
+def wait(
+    settings: Settings, job_ids: tuple[str, ...], timeout: float | None, as_json: bool
+) -> None:
+    """Wait until each job is completed, dead or canceled.
+
+    Exits 0 only if every job completed.
+
+    \b
+    Example:
+      queuectl wait job1 job2 --timeout 60
+    """
+    started = time.monotonic()
+    client = settings.client()
+    ids = list(dict.fromkeys(job_ids))
+    progress = Progress(len(ids), "waiting", unit=" jobs")
+    if progress.enabled and len(ids) >= PROGRESS_MIN_JOBS:
+        result = _wait_with_progress(client, ids, timeout, progress)
+    else:
+        result = client.wait(ids, timeout=timeout)
+    states = result["states"]
+    if as_json:
+        print_json(states)
+    else:
+        for job_id, state in states.items():
+            click.echo(f"{job_id}: {state}")
+    if not result["done"]:
+        fail(f"timed out after {time.monotonic() - started:.1f} s with jobs still unfinished")
+    if any(state != "completed" for state in states.values()):
+        sys.exit(1)
+
+
+def _wait_with_progress(client, ids: list[str], timeout: float | None, progress: Progress) -> dict:
+    """Wait in short steps so the bar can move; same result as one long wait."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with progress:
+        while True:
+            step = (
+                WAIT_STEP
+                if deadline is None
+                else max(0.0, min(WAIT_STEP, deadline - time.monotonic()))
+            )
+            result = client.wait(ids, timeout=step)
+            progress.update(sum(state in TERMINAL_STATES for state in result["states"].values()))
+            if result["done"] or (deadline is not None and time.monotonic() >= deadline):
+                return result
