@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from queuectld.store import StoreError
-from queuectld.store.sqlite import rows as sqlite_rows
+from queuectld.store import rules as store_rules
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.store import ForeignDatabase, SQLiteStore, _split_sql
 from tests.store_contract.conftest import (
@@ -93,7 +93,7 @@ def test_a_version_1_file_is_migrated_in_place_keeping_its_jobs(tmp_path):
     try:
         assert backend.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert len(store.instance_id()) == 16
-        assert store.get_job("old")["state"] == "pending"
+        assert store.get_job("old").state == "pending"
         [claimed] = store.claim_due_jobs(1.0, 1, OWNER)
         assert claimed.id == "old" and claimed.run_uid is None
     finally:
@@ -173,7 +173,7 @@ def test_purge_leaves_no_runs_or_dependency_rows_of_the_jobs_it_deletes(store, s
 def test_purge_removes_environments_no_job_uses_any_more(store, sqlite):
     purge_beside_a_job_that_stays(store)
     assert count_rows(sqlite, "environments") == 1
-    assert store.get_job("stays", False)["state"] == "pending"
+    assert store.get_job("stays", False).state == "pending"
 
 
 def test_unique_key_is_enforced_by_the_index_not_by_a_check(store, sqlite):
@@ -227,13 +227,13 @@ def test_counter_tables_agree_with_the_jobs_after_every_kind_of_insert(store, sq
 def _scripted_ids(monkeypatch, *draws: str) -> None:
     """Make the id generator hand out these ids, in order, then random ones again."""
     queue = list(draws)
-    real = sqlite_rows.random_ids
+    real = store_rules.random_ids
 
     def scripted(count: int) -> list[str]:
         taken, queue[:] = queue[:count], queue[count:]
         return taken + real(count - len(taken))
 
-    monkeypatch.setattr(sqlite_rows, "random_ids", scripted)
+    monkeypatch.setattr(store_rules, "random_ids", scripted)
 
 
 def test_a_generated_id_that_is_taken_is_drawn_again_not_refused(store, monkeypatch):

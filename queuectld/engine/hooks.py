@@ -27,7 +27,7 @@ from pathlib import Path
 
 from protocol.messages import JOB_STATES, TERMINAL_STATES
 from queuectld.fleet.procutil import kill_group
-from queuectld.store import Store
+from queuectld.store import JobRow, Store
 from queuectld.store.runner import StoreRunner
 
 log = logging.getLogger("queuectld.hooks")
@@ -88,18 +88,18 @@ class Hooks:
         if facts is None:
             return  # purged meanwhile
         job, counts, log_file = facts
-        command = self.queue_hooks.get(job["queue"]) or self.global_hook()
+        command = self.queue_hooks.get(job.queue) or self.global_hook()
         if not command:
             return
         env = dict(os.environ)
         env.update(
             {
-                "QUEUECTL_JOB_ID": job["id"],
-                "QUEUECTL_JOB_STATE": job["state"],
-                "QUEUECTL_EXIT_CODE": "" if job["exit_code"] is None else str(job["exit_code"]),
-                "QUEUECTL_ATTEMPT": str(job["attempts"]),
+                "QUEUECTL_JOB_ID": job.id,
+                "QUEUECTL_JOB_STATE": job.state,
+                "QUEUECTL_EXIT_CODE": "" if job.exit_code is None else str(job.exit_code),
+                "QUEUECTL_ATTEMPT": str(job.attempts),
                 "QUEUECTL_LOG": log_file or "",
-                "QUEUECTL_QUEUE": job["queue"],
+                "QUEUECTL_QUEUE": job.queue,
                 "QUEUECTL_QUEUE_ACTIVE": str(
                     counts["pending"] + counts["failed"] + counts["processing"]
                 ),
@@ -108,7 +108,7 @@ class Hooks:
         env.update({f"QUEUECTL_QUEUE_{state.upper()}": str(counts[state]) for state in JOB_STATES})
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.log_path, "ab") as output:
-            output.write(f"--- on_finish for job {job_id} ({job['state']})\n".encode())
+            output.write(f"--- on_finish for job {job_id} ({job.state})\n".encode())
             output.flush()
             process = await asyncio.create_subprocess_exec(
                 "/bin/sh",
@@ -145,10 +145,9 @@ class Hooks:
             await process.wait()
 
 
-def _job_facts(store: Store, job_id: str) -> tuple[dict, dict, str | None] | None:
+def _job_facts(store: Store, job_id: str) -> tuple[JobRow, dict, str | None] | None:
     job = store.get_job(job_id, history=True)
     if job is None:
         return None
-    history = job.pop("history", [])
-    log_file = history[-1]["log"] if history else None
-    return job, store.queue_counts(job["queue"]), log_file
+    log_file = job.history[-1].log_path if job.history else None
+    return job, store.queue_counts(job.queue), log_file

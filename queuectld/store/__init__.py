@@ -1,10 +1,13 @@
 """Job storage: one narrow interface (`Store`) and its backends."""
 
 from queuectld.store.base import (
+    Canceled,
     ClaimedJob,
     DaemonRecord,
     Finished,
+    JobRow,
     NewJob,
+    RunRow,
     Store,
     StoreError,
     StoreUnavailable,
@@ -12,12 +15,15 @@ from queuectld.store.base import (
 )
 
 __all__ = [
+    "Canceled",
     "ClaimedJob",
     "DaemonRecord",
     "Finished",
+    "JobRow",
     "NewJob",
     "Store",
     "StoreError",
+    "RunRow",
     "StoreUnavailable",
     "Transition",
     "open_store",

@@ -109,6 +109,61 @@ class RunningAttempt:
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """One attempt of a job, as stored (times are seconds since the epoch)."""
+
+    run: int
+    worker: int | None
+    pid: int | None
+    started_at: float | None
+    finished_at: float | None
+    outcome: str
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+    counted: bool
+    log_path: str | None
+    # The result of a daemon that had lost the run to a rescue (see finish_run).
+    late_result: dict | None = None
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as stored; the network side turns it into the protocol's job record."""
+
+    seq: int
+    id: str
+    command: str
+    state: str
+    queue: str
+    priority: int
+    attempts: int
+    max_retries: int
+    timeout: float
+    runs: int
+    created_at: float
+    updated_at: float
+    run_at: float
+    started_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    last_error: str | None
+    unique_key: str | None
+    after: tuple[str, ...]
+    dependencies_left: int
+    history: tuple[RunRow, ...] | None = None  # only when asked for
+
+
+@dataclass(frozen=True)
+class Canceled:
+    """What `cancel_waiting_job` did: the job, and the jobs that waited on it and
+    were canceled with it."""
+
+    job: JobRow
+    dependents: list[str]
+
+
+@dataclass(frozen=True)
 class Transition:
     """What ending an attempt does: the job's next state and the run's record.
 
@@ -242,24 +297,20 @@ class Store(Transactions):
         an upgraded store (only one daemon could have claimed those)."""
 
     @abstractmethod
-    def get_job(self, job_id: str, history: bool = True) -> dict | None: ...
+    def get_job(self, job_id: str, history: bool = True) -> JobRow | None: ...
 
     @abstractmethod
     def list_jobs(
         self, state: str | None, queue: str | None, limit: int, after: int | None
-    ) -> tuple[list[dict], int | None]:
-        """A page of job records in creation order, and the cursor of the next page."""
+    ) -> tuple[list[JobRow], int | None]:
+        """A page of jobs in creation order, and the cursor of the next page."""
 
     @abstractmethod
     def count_by_state(self) -> dict[str, int]: ...
 
     @abstractmethod
-    def cancel_waiting_job(self, job_id: str, now: float) -> dict:
-        """Cancel a pending or retry-waiting job; StoreError if it is in any other state.
-
-        The record returned carries `canceled_dependents`: ids of jobs that waited on
-        this one and were canceled with it.
-        """
+    def cancel_waiting_job(self, job_id: str, now: float) -> Canceled:
+        """Cancel a pending or retry-waiting job; StoreError if it is in any other state."""
 
     @abstractmethod
     def retry_dead_jobs(
@@ -273,11 +324,11 @@ class Store(Transactions):
         `queue` and dead since `since`) back to pending with fresh retries."""
 
     @abstractmethod
-    def retry_job(self, job_id: str, now: float) -> dict:
+    def retry_job(self, job_id: str, now: float) -> JobRow:
         """Run a finished (completed, dead or canceled) job again, keeping its history."""
 
     @abstractmethod
-    def edit_job(self, job_id: str, changes: dict, now: float) -> dict:
+    def edit_job(self, job_id: str, changes: dict, now: float) -> JobRow:
         """Change command, priority, run_at or queue of a job that has not started."""
 
     @abstractmethod
@@ -365,7 +416,7 @@ class Store(Transactions):
         """Throughput, success and timing of attempts that ended recently (see stats op)."""
 
     @abstractmethod
-    def next_waiting_jobs(self, limit: int) -> list[dict]:
+    def next_waiting_jobs(self, limit: int) -> list[JobRow]:
         """Pending and retry-waiting jobs, soonest due first."""
 
     @abstractmethod

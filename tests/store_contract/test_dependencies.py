@@ -17,10 +17,10 @@ def test_dependency_chain_cascades_cancel_when_middle_dies(store):
     assert claim(store) == ["b"]
     assert finish(store, "b", "dead") == ["c", "d"]
     c = store.get_job("c", False)
-    assert (c["state"], c["last_error"]) == ("canceled", "dependency b ended dead")
+    assert (c.state, c.last_error) == ("canceled", "dependency b ended dead")
     d = store.get_job("d", False)
-    assert (d["state"], d["last_error"]) == ("canceled", "dependency c ended canceled")
-    assert d["after"] == ["c", "a"]
+    assert (d.state, d.last_error) == ("canceled", "dependency c ended canceled")
+    assert d.after == ("c", "a")
 
 
 def test_batch_may_name_later_jobs_and_rejects_cycles_and_unknown_ids(store):
@@ -50,13 +50,13 @@ def test_dependency_already_finished_at_enqueue(store):
     finish(store, "bad", "dead")
     add(store, [job(job_id="after-ok", after=["ok"]), job(job_id="after-bad", after=["bad"])], 20)
     assert claim(store, now=30) == ["after-ok"]
-    assert store.get_job("after-bad", False)["last_error"] == "dependency bad ended dead"
+    assert store.get_job("after-bad", False).last_error == "dependency bad ended dead"
 
 
 def test_cancel_cascades_and_retry_waits_for_dependencies_again(store):
     add(store, [job(job_id="a", run_at=100), job(job_id="b", after=["a"])])
     record = store.cancel_waiting_job("a", 1.0)
-    assert record["canceled_dependents"] == ["b"]
+    assert record.dependents == ["b"]
     with pytest.raises(StoreError, match="dependency 'a' is canceled; retry that first"):
         store.retry_job("b", 2.0)
     store.retry_job("a", 2.0)

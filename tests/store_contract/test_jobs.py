@@ -94,9 +94,9 @@ def test_released_claims_leave_jobs_as_if_never_claimed(store):
 
     after = store.get_job("retried")
     for key in ("state", "attempts", "started_at", "history"):
-        assert after[key] == before[key], key
+        assert getattr(after, key) == getattr(before, key), key
     plain = store.get_job("fresh")
-    assert (plain["state"], plain["started_at"], plain["history"]) == ("pending", None, [])
+    assert (plain.state, plain.started_at, plain.history) == ("pending", None, ())
     counts = store.count_by_state()
     assert (counts["pending"], counts["failed"], counts["processing"]) == (1, 1, 0)
     # Claimed again, they get the same run numbers: nothing of the released runs is left.
@@ -112,7 +112,7 @@ def test_a_release_after_the_run_ended_changes_nothing(store):
     end_run(store, claimed, "completed", now=2.0, exit_code=0)
     store.release_claims([(claimed.seq, claimed.run, "pending")], OWNER, 3.0)
     record = store.get_job("done")
-    assert record["state"] == "completed" and len(record["history"]) == 1
+    assert record.state == "completed" and len(record.history) == 1
 
 
 # -- retry, edit, purge ---------------------------------------------------------------
@@ -125,15 +125,15 @@ def test_retry_keeps_history_and_refuses_unfinished_jobs(store):
     claim(store)
     finish(store, "r", "completed")
     record = store.retry_job("r", 12.0)
-    assert (record["state"], record["runs"], record["attempts"]) == ("pending", 1, 0)
+    assert (record.state, record.runs, record.attempts) == ("pending", 1, 0)
     assert claim(store, now=13) == ["r"]
-    assert store.get_job("r")["history"][-1]["run"] == 2
+    assert store.get_job("r").history[-1].run == 2
 
 
 def test_edit_changes_a_pending_job_and_refuses_one_that_started(store):
     add(store, [job(job_id="e", max_retries=0, run_at=100)])
     record = store.edit_job("e", {"command": "echo new", "priority": 4}, 1.0)
-    assert (record["command"], record["priority"]) == ("echo new", 4)
+    assert (record.command, record.priority) == ("echo new", 4)
     store.edit_job("e", {"run_at": 5.0}, 1.0)
     assert claim(store) == ["e"]
     with pytest.raises(StoreError, match="it is processing and it has started"):
@@ -151,7 +151,7 @@ def test_purge_deletes_old_finished_jobs_with_their_runs(store):
     with pytest.raises(StoreError) as caught:
         store.job_log_path("old", 1)  # its run went with it
     assert caught.value.code == "not_found"
-    assert len(store.get_job("new")["history"]) == 1
+    assert len(store.get_job("new").history) == 1
     assert claim(store, now=600) == ["dep"]  # a purged dependency holds nothing back
     with pytest.raises(StoreError, match="only finished jobs"):
         store.purge_jobs("pending", 100.0, None, 100)
@@ -159,7 +159,7 @@ def test_purge_deletes_old_finished_jobs_with_their_runs(store):
 
 def test_purge_keeps_the_environment_of_jobs_that_remain(store):
     purge_beside_a_job_that_stays(store)
-    assert store.get_job("stays", False)["state"] == "pending"
+    assert store.get_job("stays", False).state == "pending"
     [claimed] = store.claim_due_jobs(1000.0, 1, OWNER)
     assert (claimed.id, claimed.environ, claimed.cwd) == ("stays", {"PATH": "/bin"}, "/")
 
@@ -175,8 +175,8 @@ def _counts_by_scan(store):
         records += page
         if cursor is None:
             break
-    by_queue = Counter((r["queue"], r["state"]) for r in records)
-    return by_queue, Counter(r["state"] for r in records)
+    by_queue = Counter((r.queue, r.state) for r in records)
+    return by_queue, Counter(r.state for r in records)
 
 
 def _counts_kept(store, queues):

@@ -47,9 +47,9 @@ def test_a_finish_by_another_owner_is_rejected_and_changes_nothing(store):
     [claimed] = store.claim_due_jobs(1.0, 1, A)
     ended = store.finish_run(claimed.seq, claimed.run, owner=B, change=COMPLETED, now=2.0)
     assert not ended.applied
-    assert store.get_job("x")["state"] == "processing"
+    assert store.get_job("x").state == "processing"
     assert store.finish_run(claimed.seq, claimed.run, owner=A, change=COMPLETED, now=3.0).applied
-    assert store.get_job("x")["state"] == "completed"
+    assert store.get_job("x").state == "completed"
 
 
 def test_a_second_finish_of_the_same_run_is_rejected(store):
@@ -61,8 +61,8 @@ def test_a_second_finish_of_the_same_run_is_rejected(store):
     again = store.finish_run(claimed.seq, claimed.run, owner=A, change=dead, now=3.0)
     assert not again.applied
     record = store.get_job("x")
-    assert record["state"] == "completed" and record["attempts"] == 1
-    assert record["history"][0]["outcome"] == "completed"
+    assert record.state == "completed" and record.attempts == 1
+    assert record.history[0].outcome == "completed"
 
 
 def test_a_release_by_another_owner_leaves_the_claim_alone(store):
@@ -70,9 +70,9 @@ def test_a_release_by_another_owner_leaves_the_claim_alone(store):
     store.insert_jobs([job(job_id="x")], 0.0, "error")
     [claimed] = store.claim_due_jobs(1.0, 1, A)
     store.release_claims([(claimed.seq, claimed.run, "pending")], B, 2.0)
-    assert store.get_job("x")["state"] == "processing"
+    assert store.get_job("x").state == "processing"
     store.release_claims([(claimed.seq, claimed.run, "pending")], A, 2.0)
-    assert store.get_job("x")["state"] == "pending"
+    assert store.get_job("x").state == "pending"
 
 
 def test_nothing_is_rescued_while_the_owner_keeps_its_lease(store):
@@ -82,7 +82,7 @@ def test_nothing_is_rescued_while_the_owner_keeps_its_lease(store):
     assert store.beat(A, 20.0)
     change = interrupted(Stop.DAEMON_LOST, 40.0)
     assert store.rescue_expired_runs(B, LEASE, 40.0, change) == []
-    assert store.get_job("x")["state"] == "processing"
+    assert store.get_job("x").state == "processing"
 
 
 def test_expired_daemons_runs_are_rescued_and_its_late_result_is_rejected(store):
@@ -95,10 +95,10 @@ def test_expired_daemons_runs_are_rescued_and_its_late_result_is_rejected(store)
     rescued = store.rescue_expired_runs(B, LEASE, 40.0, interrupted(Stop.DAEMON_LOST, 40.0))
     assert [(r.id, r.owner) for r in rescued] == [("x", A)]
     record = store.get_job("x")
-    assert record["state"] == "pending" and record["attempts"] == 0  # not counted
-    assert record["history"][0]["outcome"] == "interrupted"
-    assert record["history"][0]["error"] == "interrupted: daemon lost"
-    assert store.get_job("mine")["state"] == "processing"  # the rescuer's own run
+    assert record.state == "pending" and record.attempts == 0  # not counted
+    assert record.history[0].outcome == "interrupted"
+    assert record.history[0].error == "interrupted: daemon lost"
+    assert store.get_job("mine").state == "processing"  # the rescuer's own run
     assert [d.id for d in store.daemons()] == [B]
     assert not store.beat(A, 41.0)  # A learns it lost its registration
 
@@ -108,14 +108,14 @@ def test_expired_daemons_runs_are_rescued_and_its_late_result_is_rejected(store)
     late = store.finish_run(lost.seq, lost.run, owner=A, change=COMPLETED, now=42.0, exit_code=0)
     assert not late.applied
     record = store.get_job("x")
-    assert record["state"] == "processing"
-    first, second = record["history"]
-    assert first["outcome"] == "interrupted"  # never written over
-    assert first["late_result"]["owner"] == A
-    assert first["late_result"]["outcome"] == "completed"
-    assert second["outcome"] == "running"
+    assert record.state == "processing"
+    first, second = record.history
+    assert first.outcome == "interrupted"  # never written over
+    assert first.late_result["owner"] == A
+    assert first.late_result["outcome"] == "completed"
+    assert second.outcome == "running"
     assert store.finish_run(again.seq, again.run, owner=B, change=COMPLETED, now=43.0).applied
-    assert store.get_job("x")["state"] == "completed"
+    assert store.get_job("x").state == "completed"
 
 
 def test_runs_of_an_owner_with_no_registration_are_rescued(store):
@@ -124,7 +124,7 @@ def test_runs_of_an_owner_with_no_registration_are_rescued(store):
     store.claim_due_jobs(1.0, 1, "gone")  # its daemon left the store without its runs
     rescued = store.rescue_expired_runs(B, LEASE, 2.0, interrupted(Stop.DAEMON_LOST, 2.0))
     assert [r.id for r in rescued] == ["x"]
-    assert store.get_job("x")["state"] == "pending"
+    assert store.get_job("x").state == "pending"
 
 
 def test_a_daemon_registers_again_with_a_fresh_heartbeat(store):

@@ -20,6 +20,7 @@ from queuectld.engine.retention import remove_files
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import check_command, job_environment, submitter_environment
 from queuectld.network.peers import CURRENT_PEER
+from queuectld.network.records import job_record
 from queuectld.network.runas import run_identity
 from queuectld.store import NewJob, Store
 
@@ -130,10 +131,10 @@ def _new_job(
 
 
 async def get_job(ctx: HandlerContext, args: dict) -> dict:
-    record = await ctx.runner.call(Store.get_job, args["id"])
-    if record is None:
+    job = await ctx.runner.call(Store.get_job, args["id"])
+    if job is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {args['id']!r}")
-    return record
+    return job_record(job)
 
 
 async def list_jobs(ctx: HandlerContext, args: dict) -> dict:
@@ -146,7 +147,7 @@ async def list_jobs(ctx: HandlerContext, args: dict) -> dict:
     jobs, cursor = await ctx.runner.call(
         Store.list_jobs, state, args.get("queue"), limit, args.get("after")
     )
-    return {"jobs": jobs, "next": cursor}
+    return {"jobs": [job_record(job) for job in jobs], "next": cursor}
 
 
 async def cancel(ctx: HandlerContext, args: dict) -> dict:
@@ -160,19 +161,19 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
             ctx.events.unsubscribe(job_id, waiter)
         return await get_job(ctx, {"id": job_id})
     # A job held ahead is not running yet: it goes back, then is canceled waiting.
-    record = await ctx.dispatcher.change_rules(
+    canceled = await ctx.dispatcher.change_rules(
         lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()),
         job_id=job_id,
         kick=False,
     )
     ctx.events.job_changed(job_id, "canceled")
-    for dependent in record.pop("canceled_dependents", ()):
+    for dependent in canceled.dependents:
         ctx.events.job_changed(dependent, "canceled")
     ctx.telemetry.changed()
     log.info(
         "job %s canceled before it ran", job_id, extra={"event": "job_canceled", "job": job_id}
     )
-    return record
+    return job_record(canceled.job)
 
 
 async def wait(ctx: HandlerContext, args: dict) -> dict:
@@ -245,9 +246,9 @@ def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:
 
 
 async def retry(ctx: HandlerContext, args: dict) -> dict:
-    record = await ctx.runner.call(Store.retry_job, args["id"], time.time())
+    job = await ctx.runner.call(Store.retry_job, args["id"], time.time())
     ctx.dispatcher.kick()
-    return record
+    return job_record(job)
 
 
 async def edit(ctx: HandlerContext, args: dict) -> dict:
@@ -274,9 +275,10 @@ async def edit(ctx: HandlerContext, args: dict) -> dict:
             ErrorCode.BAD_REQUEST, "edit: give at least one of command, priority, run_at, queue"
         )
     # It may be held ahead (not yet running), be due sooner, or move to a queue with room.
-    return await ctx.dispatcher.change_rules(
+    job = await ctx.dispatcher.change_rules(
         lambda: ctx.runner.call(Store.edit_job, args["id"], changes, now), job_id=args["id"]
     )
+    return job_record(job)
 
 
 async def purge(ctx: HandlerContext, args: dict) -> dict:

@@ -12,6 +12,7 @@ import time
 from protocol.times import to_iso
 from queuectld.fleet.usage import tree_usage
 from queuectld.network.handlers.context import HandlerContext
+from queuectld.network.records import waiting_record
 from queuectld.store import Store
 
 MAX_NEXT = 100
@@ -23,7 +24,8 @@ async def extend_status(ctx: HandlerContext, result: dict, args: dict) -> dict:
     if args.get("processes"):
         result["workers"]["list"] = fleet_details(ctx)
     if args.get("next"):
-        result["next"] = await ctx.runner.call(Store.next_waiting_jobs, min(args["next"], MAX_NEXT))
+        jobs = await ctx.runner.call(Store.next_waiting_jobs, min(args["next"], MAX_NEXT))
+        result["next"] = [waiting_record(job) for job in jobs]
     return result
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections import Counter
 
 from protocol.messages import JOB_STATES
-from queuectld.store.base import StoreError
+from queuectld.store import rules
 from queuectld.store.sql import WAITING
 
 # A claimable job: waiting for its time (or a retry) and for no dependency.
@@ -44,9 +44,7 @@ class QueueMixin:
         }
 
     def set_queue(self, name: str, changes: dict) -> dict:
-        unknown = set(changes) - set(QUEUE_FIELDS)
-        if unknown:
-            raise StoreError("bad_request", f"unknown queue setting {sorted(unknown)[0]!r}")
+        rules.check_fields(changes, QUEUE_FIELDS, "unknown queue setting")
         self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
         for key, value in changes.items():
             if key == "paused":

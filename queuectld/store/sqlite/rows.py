@@ -1,12 +1,37 @@
-"""The one way a new job becomes a row, for the plain and the dependent insert paths."""
+"""Jobs to rows and back: the one way a new job becomes a row (for the plain and the
+dependent insert paths), and the one way a stored job or run becomes a typed row."""
 
 from __future__ import annotations
 
-import secrets
+import json
 
 import msgpack
 
-from queuectld.store.base import NewJob, StoreError
+from queuectld.store.base import JobRow, NewJob, RunRow
+
+JOB_COLUMNS = (
+    "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "
+    "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
+    "unique_key, after, blocked"
+)
+RUN_COLUMNS = (
+    "run, worker, pid, started_at, finished_at, outcome, exit_code, signal, error, counted, "
+    "log_path, late_result"
+)
+
+
+def job_from_row(row: tuple, history: tuple[RunRow, ...] | None = None) -> JobRow:
+    """A JobRow from the JOB_COLUMNS of one row."""
+    *columns, after, blocked = row
+    return JobRow(*columns, tuple(json.loads(after)) if after else (), blocked, history)
+
+
+def run_from_row(row: tuple) -> RunRow:
+    """A RunRow from the RUN_COLUMNS of one row."""
+    *columns, counted, log_path, late_result = row
+    late = json.loads(late_result) if late_result is not None else None
+    return RunRow(*columns, bool(counted), log_path, late)
+
 
 INSERT_JOB = (
     "INSERT INTO jobs (id, command, state, queue, priority, max_retries, timeout, env_id, env, "
@@ -33,48 +58,3 @@ def job_row(
         env_id, env_blob, now, now, job.run_at, finished_at, error, blocked, after,
         job.unique_key, job.run_uid, job.run_gid,
     )  # fmt: skip
-
-
-# Draws of generated ids for a batch whose ids turn out taken (each is a rare event).
-ID_ATTEMPTS = 5
-
-
-def random_ids(count: int) -> list[str]:
-    """`count` random 12-hex-digit job ids from one call to the system's random source."""
-    digits = secrets.token_bytes(6 * count).hex()
-    return [digits[i : i + 12] for i in range(0, 12 * count, 12)]
-
-
-def fresh_id(avoid: set[str]) -> str:
-    """A random job id not in `avoid`."""
-    while True:
-        [job_id] = random_ids(1)
-        if job_id not in avoid:
-            return job_id
-
-
-def batch_ids(jobs: list[NewJob]) -> list[str]:
-    """Each job's id: its own, or a new random one unique in the batch.
-
-    A generated id may still be taken by a stored job (48 random bits: filling
-    a store with a million jobs meets that about once in 560 fills, with ten
-    million about once in six); the insert finds that out and draws again
-    (see _replace_taken_ids, _insert_one).
-    """
-    chosen: set[str] = set()
-    for job in jobs:
-        if job.id in chosen:
-            raise StoreError("conflict", f"job id {job.id!r} appears twice in the batch")
-        if job.id:
-            chosen.add(job.id)
-    generated = iter(random_ids(len(jobs) - len(chosen)))
-    ids = []
-    for job in jobs:
-        job_id = job.id
-        if not job_id:
-            job_id = next(generated)
-            if job_id in chosen:
-                job_id = fresh_id(chosen)
-            chosen.add(job_id)
-        ids.append(job_id)
-    return ids

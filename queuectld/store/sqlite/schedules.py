@@ -6,7 +6,8 @@ import sqlite3
 
 import msgpack
 
-from queuectld.store.base import Schedule, StoreError
+from queuectld.store import rules
+from queuectld.store.base import Schedule
 
 SCHEDULE_COLUMNS = (
     "name, cron, tz, catch_up, paused, job, env_id, created_at, fired_through, next_fire, "
@@ -42,9 +43,7 @@ class ScheduleMixin:
                 ),
             )
         except sqlite3.IntegrityError:
-            raise StoreError(
-                "conflict", f"schedule {schedule.name!r} already exists (replace it to change it)"
-            ) from None
+            raise rules.schedule_exists(schedule.name) from None
 
     def get_schedules(self, name: str | None = None) -> list[Schedule]:
         sql = f"SELECT {SCHEDULE_COLUMNS} FROM schedules"
@@ -89,17 +88,15 @@ class ScheduleMixin:
                 )
             )
         if name is not None and not schedules:
-            raise StoreError("not_found", f"no schedule {name!r}")
+            raise rules.no_schedule(name)
         return schedules
 
     def remove_schedule(self, name: str) -> None:
         if not self.conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount:
-            raise StoreError("not_found", f"no schedule {name!r}")
+            raise rules.no_schedule(name)
 
     def update_schedule(self, name: str, changes: dict) -> None:
-        unknown = set(changes) - set(UPDATABLE)
-        if unknown:
-            raise StoreError("bad_request", f"cannot change schedule field {sorted(unknown)[0]!r}")
+        rules.check_fields(changes, UPDATABLE, "cannot change schedule field")
         if not changes:
             return
         # Column names come from UPDATABLE, never from the caller.
@@ -108,7 +105,7 @@ class ScheduleMixin:
         if not self.conn.execute(
             f"UPDATE schedules SET {assignments} WHERE name = ?", (*values, name)
         ).rowcount:
-            raise StoreError("not_found", f"no schedule {name!r}")
+            raise rules.no_schedule(name)
 
     def next_schedule_fire(self) -> float | None:
         return self.conn.execute(

@@ -17,10 +17,13 @@ from pathlib import Path
 import msgpack
 
 from protocol.messages import TERMINAL_STATES
+from queuectld.store import rules
 from queuectld.store.base import (
+    Canceled,
     ClaimedJob,
     DaemonRecord,
     Finished,
+    JobRow,
     NewJob,
     RunningAttempt,
     Store,
@@ -28,20 +31,21 @@ from queuectld.store.base import (
     StoreUnavailable,
     Transition,
 )
-from queuectld.store.records import job_record, run_record
 from queuectld.store.sql import WAITING
 from queuectld.store.sqlite.admin import ControlMixin
 from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
-from queuectld.store.sqlite.rows import ID_ATTEMPTS, INSERT_JOB, batch_ids, fresh_id, job_row
+from queuectld.store.sqlite.rows import (
+    INSERT_JOB,
+    JOB_COLUMNS,
+    RUN_COLUMNS,
+    job_from_row,
+    job_row,
+    run_from_row,
+)
 from queuectld.store.sqlite.schedules import ScheduleMixin
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.views import SQLiteViews
 
-JOB_COLUMNS = (
-    "seq, id, command, state, queue, priority, attempts, max_retries, timeout, runs, "
-    "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
-    "unique_key, after, blocked"
-)
 # Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
 PAGE_BYTES = 4 * 1024 * 1024
 PAGE_ROW_OVERHEAD = 512
@@ -241,8 +245,8 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
     def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
         """The fast path for a batch with no dependencies and no unique keys."""
         env_ids = self._batch_environment_ids(jobs)
-        ids = batch_ids(jobs)
-        for _ in range(ID_ATTEMPTS):
+        ids = rules.batch_ids(jobs)
+        for _ in range(rules.ID_ATTEMPTS):
             rows = [
                 job_row(job, job_id, env_id, now)
                 for job, job_id, env_id in zip(jobs, ids, env_ids, strict=True)
@@ -273,14 +277,14 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         taken = set(self._existing_ids(ids))
         for job in jobs:
             if job.id and job.id in taken:
-                raise StoreError("conflict", f"job id {job.id!r} already exists")
+                raise rules.id_taken(job.id)
         if not taken:
             raise StoreError("conflict", "the batch conflicts with a stored job")
         avoid = taken | set(ids)
         replaced = []
         for job_id in ids:
             if job_id in taken:
-                job_id = fresh_id(avoid)
+                job_id = rules.fresh_id(avoid)
                 avoid.add(job_id)
             replaced.append(job_id)
         return replaced
@@ -511,21 +515,18 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             self.conn.execute("DELETE FROM daemons WHERE id = ?", (owner,))
         return rescued
 
-    def get_job(self, job_id: str, history: bool = True) -> dict | None:
+    def get_job(self, job_id: str, history: bool = True) -> JobRow | None:
         row = self.conn.execute(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
         ).fetchone()
         if row is None:
             return None
-        record = job_record(row)
-        if history:
-            runs = self.conn.execute(
-                "SELECT run, worker, pid, started_at, finished_at, outcome, exit_code, signal, "
-                "error, counted, log_path, late_result FROM runs WHERE job_seq = ? ORDER BY run",
-                (row[0],),
-            ).fetchall()
-            record["history"] = [run_record(r) for r in runs]
-        return record
+        if not history:
+            return job_from_row(row)
+        runs = self.conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job_seq = ? ORDER BY run", (row[0],)
+        ).fetchall()
+        return job_from_row(row, tuple(run_from_row(r) for r in runs))
 
     def job_log_path(self, job_id: str, run: int | None) -> tuple[int, int, str, str | None]:
         """(seq, run, state, stored log path) of a job's latest or given run."""
@@ -533,13 +534,9 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             "SELECT seq, runs, state FROM jobs WHERE id = ?", (job_id,)
         ).fetchone()
         if row is None:
-            raise StoreError("not_found", f"no job {job_id!r}")
+            raise rules.no_job(job_id)
         seq, runs, state = row
-        if runs == 0:
-            raise StoreError("not_found", f"job {job_id!r} has not run yet (it is {state})")
-        run = run or runs
-        if run > runs:
-            raise StoreError("not_found", f"job {job_id!r} has no run {run}")
+        run = rules.log_run(job_id, state, runs, run)
         path = self.conn.execute(
             "SELECT log_path FROM runs WHERE job_seq = ? AND run = ?", (seq, run)
         ).fetchone()
@@ -547,7 +544,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     def list_jobs(
         self, state: str | None, queue: str | None, limit: int, after: int | None
-    ) -> tuple[list[dict], int | None]:
+    ) -> tuple[list[JobRow], int | None]:
         where, params = ["seq > ?"], [after or 0]
         if state:
             where.append("state = ?")
@@ -569,12 +566,12 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             if size > PAGE_BYTES and count > 0:
                 rows, more = rows[:count], True
                 break
-        return [job_record(r) for r in rows], (rows[-1][0] if more else None)
+        return [job_from_row(r) for r in rows], (rows[-1][0] if more else None)
 
     def count_by_state(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, n FROM job_counts").fetchall())
 
-    def cancel_waiting_job(self, job_id: str, now: float) -> dict:
+    def cancel_waiting_job(self, job_id: str, now: float) -> Canceled:
         row = self.conn.execute(
             "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
             f"last_error = 'canceled by user' WHERE id = ? AND state IN {WAITING} RETURNING seq",
@@ -583,13 +580,13 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         if not row:
             self._raise_for_state(job_id, "cancel")
         canceled = self.settle_dependents(row[0][0], job_id, "canceled", now)
-        return {**self.get_job(job_id, history=False), "canceled_dependents": canceled}
+        return Canceled(self.get_job(job_id, history=False), canceled)
 
     def _raise_for_state(self, job_id: str, action: str) -> None:
         row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise StoreError("not_found", f"no job {job_id!r}")
-        raise StoreError("conflict", f"cannot {action} job {job_id!r}: it is {row[0]}")
+            raise rules.no_job(job_id)
+        raise rules.wrong_state(job_id, action, row[0])
 
     def job_state(self, job_id: str) -> str | None:
         row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -623,12 +620,8 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
                 "SELECT state, unique_key FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
             if row is None:
-                raise StoreError("not_found", f"no job {job_id!r}")
-            if row[0] == "dead":
-                raise StoreError(
-                    "conflict", f"job {job_id!r}: its unique key {row[1]!r} is held by a live job"
-                )
-            raise StoreError("conflict", f"job {job_id!r} is {row[0]}, not in the DLQ")
+                raise rules.no_job(job_id)
+            raise rules.dlq_retry_refused(job_id, *row)
         return ids
 
     # -- identity and retention ------------------------------------------

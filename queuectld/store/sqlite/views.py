@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from protocol.times import to_iso
+from queuectld.store.base import JobRow
 from queuectld.store.sql import WAITING
+from queuectld.store.sqlite.rows import JOB_COLUMNS, job_from_row
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -137,24 +139,12 @@ class SQLiteViews:
             "queues": queues,
         }
 
-    def next_waiting_jobs(self, limit: int) -> list[dict]:
+    def next_waiting_jobs(self, limit: int) -> list[JobRow]:
         rows = self.conn.execute(
-            "SELECT id, command, queue, priority, state, run_at, attempts FROM jobs "
-            f"WHERE state IN {WAITING} ORDER BY run_at LIMIT ?",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN {WAITING} ORDER BY run_at LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
-            {
-                "id": job_id,
-                "command": command,
-                "queue": queue,
-                "priority": priority,
-                "state": state,
-                "run_at": to_iso(run_at),
-                "attempts": attempts,
-            }
-            for job_id, command, queue, priority, state, run_at, attempts in rows
-        ]
+        return [job_from_row(row) for row in rows]
 
     def job_ids_with_prefix(self, prefix: str, states: list[str] | None, limit: int) -> list[str]:
         sql = "SELECT id FROM jobs WHERE id >= ? AND id < ?"
