@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from queuectld.config import Config
 from queuectld.engine.events import JobEvents
 from queuectld.engine.outcome import Stop, next_state
+from queuectld.fleet import messages
 from queuectld.fleet.procutil import describe_exit
 from queuectld.fleet.supervisor import Supervisor, Worker
 from queuectld.fleet.survivors import RUN_MARKER, kill_run, run_marker
@@ -293,8 +294,8 @@ class Dispatcher:
         worker.busy = True
         worker.run = run
         self.active[job.id] = run
-        message = {
-            "t": "run",
+        message: messages.Run = {
+            "t": messages.RUN,
             "command": job.command,
             "cwd": job.cwd,
             "env_add": {
@@ -340,12 +341,12 @@ class Dispatcher:
 
     # -- what workers report ----------------------------------------------
 
-    def on_worker_message(self, worker: Worker, message: dict) -> None:
+    def on_worker_message(self, worker: Worker, message: messages.Started | messages.Done) -> None:
         run: ActiveRun | None = worker.run
         if run is None:
             return
         kind = message.get("t")
-        if kind == "started":
+        if kind == messages.STARTED:
             run.pid = message.get("pid")
             run.pid_started = message.get("pid_started")
             self._unrecorded[run] = None
@@ -353,7 +354,7 @@ class Dispatcher:
                 self._record_timer = self.loop.call_later(
                     PROCESS_RECORD_DELAY, self._record_processes
                 )
-        elif kind == "done":
+        elif kind == messages.DONE:
             if run.pid is None:  # a short run: its pid comes with its end
                 run.pid = message.get("pid")
             worker.busy = False
@@ -399,15 +400,12 @@ class Dispatcher:
                 "killed %d process(es) of job %s left by its worker", len(killed), run.job.id
             )
         if run.kill_reason is not None:
-            message = {"outcome": "killed", "error": run.kill_reason.value}
+            message = messages.done("killed", run.kill_reason.value)
         else:
-            message = {
-                "outcome": "worker_died",
-                "error": f"worker process died ({describe_exit(status)})",
-            }
+            message = messages.done("worker_died", f"worker process died ({describe_exit(status)})")
         self._finish(run, message)
 
-    def _finish(self, run: ActiveRun, report: dict) -> None:
+    def _finish(self, run: ActiveRun, report: messages.Done) -> None:
         job = run.job
         outcome = report.get("outcome")
         error = report.get("error")
@@ -482,7 +480,7 @@ class Dispatcher:
         if run is None:
             return False
         run.kill_reason = reason
-        self.supervisor.send(run.worker, {"t": "kill", "reason": reason.value})
+        self.supervisor.send(run.worker, messages.kill(reason.value))
         return True
 
     def interrupt_worker(self, worker: Worker) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.framing import FrameDecoder, FrameError, pack_frame
+from queuectld.fleet import messages
 from queuectld.fleet.procutil import describe_exit
 
 log = logging.getLogger("queuectld.supervisor")
@@ -114,7 +115,7 @@ class Supervisor:
     def retire(self, worker: Worker) -> None:
         if not worker.retiring:
             worker.retiring = True
-            self.send(worker, {"t": "stop"})
+            self.send(worker, messages.stop())
 
     def idle_workers(self) -> list[Worker]:
         return [w for w in self.workers.values() if w.idle]
@@ -177,7 +178,7 @@ class Supervisor:
             self._worker_gone(worker)
             return
         try:
-            messages = worker.decoder.feed(data)
+            frames = worker.decoder.feed(data)
         except FrameError as exc:
             log.error(
                 "worker %d sent a bad frame (%s); killing it",
@@ -187,9 +188,9 @@ class Supervisor:
             )
             self._kill_process(worker)
             return
-        for message in messages:
+        for message in frames:
             kind = message.get("t")
-            if kind == "ready":
+            if kind == messages.READY:
                 worker.ready = True
                 self.on_idle()
             else:

@@ -1,14 +1,11 @@
 """A worker process: runs one job at a time for the supervisor.
 
-The supervisor sends {"t": "run", ...}, {"t": "kill", "reason": ...} and
-{"t": "stop"} frames over a socketpair. A run carries the job's environment
-only when it differs from the previous run's ("env"), and the variables of
-this run ("env_add") always. The worker answers {"t": "ready"},
-{"t": "started", ...} once a run has lasted START_REPORT_DELAY, and
-{"t": "done", ...} (with the pid of a run too short to have reported its
-start). The worker never touches the store. If the supervisor goes away
-(socket EOF, or the parent-death signal) the worker kills its job's process
-group and exits, so no job outlives the daemon unsupervised.
+The conversation with the supervisor is in fleet/messages.py: `run`, `kill`
+and `stop` come in; `ready` goes out once, then for each run `started` (once it
+has lasted START_REPORT_DELAY) and `done`. The worker never touches the store.
+If the supervisor goes away (socket EOF, or the parent-death signal) the worker
+kills its job's process group and exits, so no job outlives the daemon
+unsupervised.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ import sys
 import time
 
 from protocol.framing import FrameDecoder, pack_frame
+from queuectld.fleet import messages
 from queuectld.fleet.procutil import die_with_parent, kill_group, process_start_time, signal_name
 
 READ_CHUNK = 65536
@@ -132,16 +130,7 @@ class JobRun:
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(read_fd)
             os.close(write_fd)
-            self.channel.send(
-                {
-                    "t": "done",
-                    "outcome": "spawn_error",
-                    "error": _spawn_error(exc, spec["cwd"]),
-                    "exit_code": None,
-                    "signal": None,
-                    "log": None,
-                }
-            )
+            self.channel.send(messages.done("spawn_error", _spawn_error(exc, spec["cwd"])))
             return
         os.close(write_fd)
         self.pid = child.pid
@@ -202,13 +191,7 @@ class JobRun:
 
     def _report_start(self) -> None:
         self.start_reported = True
-        self.channel.send(
-            {
-                "t": "started",
-                "pid": self.pid,
-                "pid_started": process_start_time(self.pid) or time.time(),
-            }
-        )
+        self.channel.send(messages.started(self.pid, process_start_time(self.pid) or time.time()))
 
     def _next_wakeup(self, deadline: float | None, grace: float) -> float | None:
         now = time.monotonic()
@@ -224,10 +207,10 @@ class JobRun:
     def _handle_control(self, proc: Child) -> None:
         while self.channel.inbox:
             message = self.channel.inbox.pop(0)
-            if message.get("t") == "kill" and self.kill_reason is None:
+            if message.get("t") == messages.KILL and self.kill_reason is None:
                 self.kill_reason = str(message.get("reason", "killed"))
                 self._terminate(proc)
-            elif message.get("t") == "stop":
+            elif message.get("t") == messages.STOP:
                 self.stop_after = True
 
     def _terminate(self, proc: Child) -> None:
@@ -263,15 +246,7 @@ class JobRun:
             outcome, error = "failed", f"killed by {signal_name(signal_number)}"
         else:
             outcome, error = "failed", f"exit code {returncode}"
-        report = {
-            "t": "done",
-            "outcome": outcome,
-            "exit_code": exit_code,
-            "signal": signal_number,
-            "error": error,
-            "log": log_path,
-            "log_error": self.log.error,
-        }
+        report = messages.done(outcome, error, exit_code, signal_number, log_path, self.log.error)
         if not self.start_reported:
             report["pid"] = self.pid  # the shell is gone: no start time to read
         self.channel.send(report)
@@ -355,14 +330,14 @@ def _spawn_error(exc: Exception, cwd: str) -> str:
 def serve(channel: Channel) -> None:
     selector = selectors.DefaultSelector()
     selector.register(channel.sock, selectors.EVENT_READ, "control")
-    channel.send({"t": "ready", "pid": os.getpid()})
+    channel.send(messages.ready(os.getpid()))
     environ: dict[str, str] = {}
     while True:
         message = channel.next_message()
         kind = message.get("t")
-        if kind == "stop":
+        if kind == messages.STOP:
             return
-        if kind == "run":
+        if kind == messages.RUN:
             environ = message.get("env", environ)
             message["env"] = {**environ, **message["env_add"]}
             run = JobRun(channel, message, selector)
