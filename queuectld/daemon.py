@@ -15,11 +15,9 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
-from protocol.messages import JOB_STATES
 from queuectld import __version__
 from queuectld.config import Config
 from queuectld.engine.dispatcher import Dispatcher
@@ -34,6 +32,7 @@ from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_h
 from queuectld.network.handlers import Handlers
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.fleet import DRAINING_KEY
+from queuectld.network.listeners import Listeners
 from queuectld.network.peers import UnixAccess
 from queuectld.network.server import Server
 from queuectld.network.tcp import TcpSettings
@@ -42,6 +41,7 @@ from queuectld.service.manager import ServiceManager
 from queuectld.store import Store, open_store
 from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
+from queuectld.telemetry.figures import Figures, serve_metrics
 
 log = logging.getLogger("queuectld")
 
@@ -67,7 +67,6 @@ class Daemon:
         self.allow_root = allow_root
         self.metrics_address = metrics_address
         self.metrics = None  # a PrometheusMetrics once serving
-        self.socket_activated = False
         self.started_at = time.time()
         self.stopping = False
         self.stop_now = False
@@ -149,36 +148,30 @@ class Daemon:
             lambda fired: self.dispatcher.kick(),
             self.clock,
         )
+        self.figures = Figures(loop, self.runner, self.supervisor)
         self.service = ServiceManager(
             loop,
             sdnotify.Notifier(self._notify_env.get("NOTIFY_SOCKET")),
-            self.current_figures,
+            self.figures.current,
             lambda: self.runner.call(_store_ping),
             sdnotify.watchdog_interval({k: v for k, v in self._notify_env.items() if v}),
         )
         self.telemetry.on_change(self.service.changed)
-        self._start_metrics()
+        if self.metrics_address is not None:
+            self.metrics = serve_metrics(self.metrics_address, self.figures, self.telemetry)
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
         self.retention = Retention(self.runner, self.config)
-        self.unix_access = UnixAccess(self.socket_group)
+        unix_access = UnixAccess(self.socket_group)
         self.server = Server(
             Handlers(self._handler_context()).handle,
             self.config,
-            self.unix_access,
+            unix_access,
             self.tcp and self.tcp.token,
         )
-        try:
-            sockets = self._listening_sockets()
-            self._open_passed_socket_to_its_group()  # before the first accept
-            for sock in sockets:
-                await self.server.listen_unix(sock)
-            if self.tcp is not None:
-                await self._listen_tcp()
-        except BaseException:
-            await self.server.close()
-            raise
+        self.listeners = Listeners(self.socket_path, self.passed_sockets, unix_access, self.tcp)
+        await self.listeners.open(self.server)
         if os.geteuid() == 0:
             log.warning(
                 "running as root: jobs submitted by root run as root, jobs of other local "
@@ -201,16 +194,16 @@ class Daemon:
             "queuectld %s started (pid %d) on %s%s with %d worker(s), home %s",
             __version__,
             os.getpid(),
-            self.socket_path,
-            " (socket passed by systemd)" if self.socket_activated else "",
+            self.listeners.socket_path,
+            " (socket passed by systemd)" if self.listeners.socket_activated else "",
             target,
             self.home,
             extra={
                 "event": "daemon_started",
                 "pid": os.getpid(),
                 "version": __version__,
-                "socket": str(self.socket_path),
-                "socket_activated": self.socket_activated,
+                "socket": str(self.listeners.socket_path),
+                "socket_activated": self.listeners.socket_activated,
                 "workers": target,
                 "home": str(self.home),
             },
@@ -239,53 +232,10 @@ class Daemon:
     def _listening_facts(self) -> dict:
         address = self.metrics.address if self.metrics is not None else None
         return {
-            "socket": str(self.socket_path),
-            "socket_activated": self.socket_activated,
+            "socket": str(self.listeners.socket_path),
+            "socket_activated": self.listeners.socket_activated,
             "metrics": f"{address[0]}:{address[1]}" if address else None,
         }
-
-    def _start_metrics(self) -> None:
-        if self.metrics_address is None:
-            return
-        from queuectld.telemetry.metrics import MetricsUnavailable, PrometheusMetrics
-
-        try:
-            metrics = PrometheusMetrics(self._metrics_snapshot)
-            host, port = metrics.start(*self.metrics_address)
-        except MetricsUnavailable as exc:
-            raise StartupError(str(exc)) from None
-        self.metrics = metrics
-        self.telemetry.metrics = metrics
-        log.info(
-            "serving Prometheus metrics on http://%s/metrics",
-            _host_port(host, port),
-            extra={"event": "metrics_listening", "host": host, "port": port},
-        )
-
-    async def current_figures(self) -> tuple[dict, dict]:
-        """(jobs by state, workers by state): what STATUS= and the gauges show."""
-        counts = await self.runner.call(Store.count_by_state)
-        jobs = {state: counts.get(state, 0) for state in JOB_STATES}
-        workers = self.supervisor.workers.values()
-        return jobs, {
-            "target": self.supervisor.target,
-            "alive": len(self.supervisor.workers),
-            "busy": sum(1 for w in workers if w.busy),
-            "idle": sum(1 for w in workers if w.idle),
-        }
-
-    def _metrics_snapshot(self) -> dict | None:
-        """Called from the metrics HTTP thread: ask the event loop, wait briefly."""
-        if self.loop.is_closed():
-            return None
-        future = asyncio.run_coroutine_threadsafe(self.current_figures(), self.loop)
-        try:
-            jobs, workers = future.result(timeout=5)
-        except Exception as exc:
-            log.warning("metrics scrape without job gauges: %s", exc or type(exc).__name__)
-            future.cancel()
-            return None
-        return {"jobs": jobs, "workers": workers}
 
     def _on_stop_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name
@@ -332,13 +282,7 @@ class Daemon:
             log.warning("could not leave the store: %s", exc)
         await self.hooks.close()
         await self.server.close()
-        if not self.socket_activated:
-            # A passed socket belongs to systemd, which keeps listening on it so that
-            # the next client starts us again; only our own socket file is removed.
-            try:
-                self.socket_path.unlink()
-            except OSError:
-                pass  # gone already, or the file system turned read-only
+        self.listeners.close()
         if self.metrics is not None:
             self.metrics.stop()
         self.service.close()
@@ -348,96 +292,6 @@ class Daemon:
             time.time() - self.started_at,
             extra={"event": "daemon_stopped", "uptime": round(time.time() - self.started_at, 3)},
         )
-
-    # -- start-up steps ------------------------------------------------------
-
-    async def _listen_tcp(self) -> None:
-        tcp = self.tcp
-        try:
-            await self.server.listen_tcp(tcp.host, tcp.port, tcp.ssl_context)
-        except OSError as exc:
-            raise StartupError(
-                f"cannot listen on {tcp.host}:{tcp.port}: {exc.strerror or exc}"
-            ) from None
-        log.info(
-            "listening on %s:%d (%s, token required)",
-            tcp.host,
-            tcp.port,
-            "TLS" if tcp.ssl_context else "plain TCP, loopback only",
-        )
-
-    def _listening_sockets(self) -> list[socket.socket]:
-        """The socket systemd passed (socket activation), or one we bind ourselves."""
-        if self.passed_sockets:
-            chosen = activation.control_sockets(self.passed_sockets)
-            if not chosen:
-                raise StartupError("systemd passed sockets, but none is a Unix stream socket")
-            self.socket_activated = True
-            path = chosen[0].sock.getsockname()
-            if isinstance(path, str) and path:
-                self.socket_path = Path(path)
-            for passed in chosen:
-                log.info(
-                    "listening on the socket passed by systemd: %s",
-                    passed.describe(),
-                    extra={"event": "socket_passed", "fd_name": passed.name},
-                )
-            return [passed.sock for passed in chosen]
-        return [self._bind_socket()]
-
-    def _bind_socket(self) -> socket.socket:
-        path = self.socket_path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.exists() or path.is_symlink():
-            # We hold the home lock, so whatever answers here is not a live daemon of
-            # this home; but never unlink something that is not a socket.
-            if not path.is_socket():
-                raise StartupError(f"{path} exists and is not a socket; refusing to replace it")
-            path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(str(path))
-        except OSError as exc:
-            sock.close()
-            if len(str(path)) > 100:
-                raise StartupError(f"cannot bind {path}: path too long for a Unix socket") from None
-            raise StartupError(f"cannot bind {path}: {exc.strerror}") from None
-        self._restrict_socket(path)
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
-
-    def _open_passed_socket_to_its_group(self) -> None:
-        """A socket systemd passed was opened to a group by its unit (SocketGroup=,
-        SocketMode=0660): let that group in, as --socket-group would."""
-        if not self.socket_activated or self.socket_group is not None:
-            return
-        try:
-            info = self.socket_path.stat()
-        except OSError:
-            return
-        if info.st_mode & 0o060:
-            self.unix_access.socket_group = info.st_gid
-            log.info(
-                "members of group %d may use the socket passed by systemd",
-                info.st_gid,
-                extra={"event": "socket_group", "gid": info.st_gid},
-            )
-
-    def _restrict_socket(self, path: Path) -> None:
-        """0600 by default; with --socket-group, 0660 for that group, and its
-        directory made traversable (not listable) by the group alone."""
-        if self.socket_group is None:
-            os.chmod(path, 0o600)
-            return
-        os.chown(path, -1, self.socket_group)
-        os.chmod(path, 0o660)
-        parent = path.parent
-        if parent.stat().st_uid == os.geteuid():
-            os.chown(parent, -1, self.socket_group)
-            os.chmod(parent, 0o710)
-        else:
-            log.warning("%s is not ours: make sure group members can reach the socket", parent)
 
     # -- fleet events ------------------------------------------------------
 
@@ -454,7 +308,3 @@ class Daemon:
 
 def _store_ping(store: Store) -> None:
     """A no-op run by the store thread: proves it still takes calls (for the watchdog)."""
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
