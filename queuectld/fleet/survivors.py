@@ -19,7 +19,7 @@ import time
 
 import psutil
 
-from queuectld.fleet.procutil import is_same_process
+from queuectld.fleet.procutil import is_same_process, kill_group
 
 RUN_MARKER = "QUEUECTL_RUN"
 # Process start times come from /proc in clock ticks: allow for the rounding.
@@ -77,10 +77,7 @@ def kill_run(
     """
     victims = find_run_processes(marker, pid, pid_started, since)
     if pid and (is_same_process(pid, pid_started) or not psutil.pid_exists(pid)):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_group(pid, signal.SIGKILL)
     for proc in victims:
         try:
             proc.send_signal(signal.SIGKILL)
