@@ -1,7 +1,9 @@
-"""The wire format on its own: framing limits and request validation."""
+"""The wire format: framing limits and request validation on their own, then
+the cases PROTOCOL.md pins down, in raw frames against a running daemon."""
 
 from __future__ import annotations
 
+import socket
 import struct
 
 import msgpack
@@ -10,6 +12,7 @@ import pytest
 from protocol import ErrorCode, FrameDecoder, FrameError, ProtocolError, pack_frame
 from protocol.messages import parse_request, validate_job_spec
 from protocol.times import parse_iso, to_iso
+from tests.rawwire import connect, frame, raw_frame, read_responses
 
 
 def test_frame_round_trip_in_pieces():
@@ -83,3 +86,33 @@ def test_iso_times_round_trip():
     assert parse_iso("1970-01-01T01:00:01+01:00") == 1.0
     with pytest.raises(ValueError):
         parse_iso("tomorrow")
+
+
+# -- against a running daemon, in raw frames ---------------------------------------
+
+
+def exchange(daemon, data: bytes, end_writes: bool = True) -> tuple[list[dict], bool]:
+    """Send raw bytes on a new connection; every frame back, and whether it closed."""
+    sock = connect(daemon.socket)
+    try:
+        try:
+            sock.sendall(data)
+            if end_writes:
+                sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon may close before it has read everything
+        return read_responses(sock, timeout=5)
+    finally:
+        sock.close()
+
+
+def test_only_the_frame_that_ends_a_connection_is_marked_closing(daemon):
+    # An answer to a request without an id also has id nil: `closing` tells them apart.
+    responses, _ = exchange(daemon, frame({"op": "hello"}) + frame({"op": "nope"}), False)
+    assert [(r["id"], r["ok"], "closing" in r) for r in responses] == [
+        (None, True, False),
+        (None, False, False),
+    ]
+    responses, closed = exchange(daemon, frame({"op": "hello"}) + raw_frame(b"\xc1"))
+    assert [(r["id"], r.get("closing")) for r in responses] == [(None, None), (None, True)]
+    assert closed

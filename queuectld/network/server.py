@@ -134,12 +134,7 @@ class Server:
 
     async def _refuse(self, writer: asyncio.StreamWriter, code: ErrorCode, message: str) -> None:
         self.refused += 1
-        try:
-            await self._send(
-                writer, error_response(None, ProtocolError(code, message)), REFUSAL_WRITE_TIMEOUT
-            )
-        except (ConnectionError, asyncio.TimeoutError, OSError):
-            pass
+        await self._send_error(writer, code, message)
         _close(writer)
 
     async def _serve(
@@ -249,10 +244,11 @@ class Server:
         message: str,
         request_id: Any = None,
     ) -> None:
+        """The frame that ends a connection; the caller closes it."""
         try:
             await self._send(
                 writer,
-                error_response(request_id, ProtocolError(code, message)),
+                error_response(request_id, ProtocolError(code, message), closing=True),
                 REFUSAL_WRITE_TIMEOUT,
             )
         except (ConnectionError, asyncio.TimeoutError, OSError):
