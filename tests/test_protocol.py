@@ -14,7 +14,7 @@ from protocol import ErrorCode, FrameDecoder, FrameError, ProtocolError, pack_fr
 from protocol.framing import MAX_NESTING, unpack_body
 from protocol.messages import parse_request, validate_job_spec
 from protocol.times import parse_iso, to_iso
-from tests.rawwire import connect, frame, packb, raw_frame, read_responses
+from tests.rawwire import connect, frame, packb, raw_frame, read_responses, request
 
 
 def test_frame_round_trip_in_pieces():
@@ -234,3 +234,19 @@ def test_a_frame_cut_short_by_a_disconnect_is_dropped_and_never_run(daemon):
     with daemon.client() as client:
         time.sleep(0.3)
         assert [job["id"] for job in client.list_jobs()] == ["whole"]
+
+
+def test_a_changed_client_timeout_reaches_an_open_connection_at_its_next_wait(daemon):
+    sock = connect(daemon.socket)
+    try:
+        assert request(sock, "hello")["ok"]  # now waiting under the default, 60 s
+        with daemon.client() as client:
+            client.config_set("client-timeout", "1")
+        time.sleep(1.5)
+        assert request(sock, "hello", request_id=2)["ok"]  # the old wait still held
+        started = time.monotonic()
+        responses, closed = read_responses(sock, timeout=5)  # the new limit holds now
+        assert closed and 0.8 < time.monotonic() - started < 3
+        assert responses[0]["error"]["code"] == "timeout" and responses[0]["closing"]
+    finally:
+        sock.close()

@@ -142,6 +142,8 @@ class Server:
     ) -> None:
         loop = asyncio.get_running_loop()
         decoder = FrameDecoder(self.config["max-frame-bytes"])
+        # Each wait for a request is held to the client-timeout it began under: a
+        # change reaches an open connection at its next wait, never in the middle.
         timeout = self.config["client-timeout"]
         deadline = loop.time() + timeout
         while True:
@@ -161,7 +163,7 @@ class Server:
                 messages = decoder.feed(data)
             except FrameError as exc:
                 # Answer the whole requests that came before the bad frame first.
-                if not await self._answer_all(writer, peer, exc.messages, timeout):
+                if not await self._answer_all(writer, peer, exc.messages):
                     return
                 too_large = isinstance(exc, FrameTooLarge)
                 code = ErrorCode.TOO_LARGE if too_large else ErrorCode.BAD_REQUEST
@@ -173,15 +175,13 @@ class Server:
                 )
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
-            if not await self._answer_all(writer, peer, messages, timeout):
+            if not await self._answer_all(writer, peer, messages):
                 return
             if messages:
                 timeout = self.config["client-timeout"]
                 deadline = loop.time() + timeout
 
-    async def _answer_all(
-        self, writer: asyncio.StreamWriter, peer: Peer, messages, timeout: float
-    ) -> bool:
+    async def _answer_all(self, writer: asyncio.StreamWriter, peer: Peer, messages) -> bool:
         """Answer requests in order; False when the connection must close."""
         for message in messages:
             if not peer.authenticated:
@@ -191,7 +191,7 @@ class Server:
             response = await self.answer(message)
             if not response.get("ok"):
                 _log_refusal(peer, message, response)
-            await self._send(writer, response, timeout)
+            await self._send(writer, response, self.config["client-timeout"])
         return True
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
