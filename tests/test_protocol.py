@@ -3,6 +3,7 @@ the cases PROTOCOL.md pins down, in raw frames against a running daemon."""
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import time
@@ -14,6 +15,7 @@ from protocol import ErrorCode, FrameDecoder, FrameError, ProtocolError, pack_fr
 from protocol.framing import MAX_NESTING, unpack_body
 from protocol.messages import parse_request, validate_job_spec
 from protocol.times import parse_iso, to_iso
+from tests.conftest import ROOT
 from tests.rawwire import connect, frame, packb, raw_frame, read_responses, request
 
 
@@ -220,6 +222,15 @@ def test_only_the_frame_that_ends_a_connection_is_marked_closing(daemon):
     assert closed
 
 
+@pytest.mark.parametrize("request_id", [2**64 - 1, 2**63, -(2**63), 0])
+def test_request_ids_are_echoed_over_the_whole_msgpack_integer_range(daemon, request_id):
+    sock = connect(daemon.socket)
+    try:
+        assert request(sock, "hello", request_id=request_id)["id"] == request_id
+    finally:
+        sock.close()
+
+
 def test_a_frame_cut_short_by_a_disconnect_is_dropped_and_never_run(daemon):
     whole = frame({"id": 1, "op": "enqueue", "args": {"jobs": [{"id": "whole", "command": "x"}]}})
     cut = frame({"id": 2, "op": "enqueue", "args": {"jobs": [{"id": "cut", "command": "x"}]}})
@@ -250,3 +261,19 @@ def test_a_changed_client_timeout_reaches_an_open_connection_at_its_next_wait(da
         assert responses[0]["error"]["code"] == "timeout" and responses[0]["closing"]
     finally:
         sock.close()
+
+
+def test_stats_figures_have_the_nested_shape_the_spec_shows(daemon):
+    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    example = text.split("`FIGURES` is a map of seven keys", 1)[1].split("```")[1]
+    documented = json.loads(example)
+    sock = connect(daemon.socket)
+    try:
+        stats = request(sock, "stats")["result"]
+    finally:
+        sock.close()
+    assert stats["queues"] == {}
+    figures = stats["total"]
+    assert {key: set(value) for key, value in figures.items()} == {
+        key: set(value) for key, value in documented.items()
+    }
