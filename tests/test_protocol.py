@@ -277,3 +277,31 @@ def test_stats_figures_have_the_nested_shape_the_spec_shows(daemon):
     assert {key: set(value) for key, value in figures.items()} == {
         key: set(value) for key, value in documented.items()
     }
+
+
+def test_worker_drain_refuses_a_timeout_without_wait_and_stays_undrained(daemon):
+    sock = connect(daemon.socket)
+    try:
+        for args in ({"timeout": 5}, {"timeout": 5, "wait": False}):
+            response = request(sock, "worker_drain", args)
+            assert response["error"] == {
+                "code": "bad_request",
+                "message": "worker_drain: 'timeout' is only allowed with 'wait': true",
+            }
+        assert request(sock, "status")["result"]["workers"]["draining"] is False
+        drained = request(sock, "worker_drain", {"timeout": 0, "wait": True})["result"]
+        assert drained == {"draining": True, "running": 0}
+    finally:
+        sock.close()
+
+
+def test_pausing_a_queue_never_named_creates_it_and_queue_list_shows_it(daemon):
+    sock = connect(daemon.socket)
+    try:
+        paused = request(sock, "queue_pause", {"name": "later"})["result"]
+        assert paused["name"] == "later" and paused["paused"] is True
+        [queue] = request(sock, "queue_list")["result"]["queues"]
+        assert queue["name"] == "later" and queue["paused"] is True
+        assert set(queue["jobs"].values()) == {0}
+    finally:
+        sock.close()
