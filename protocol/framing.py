@@ -36,16 +36,93 @@ def pack_frame(message: dict) -> bytes:
 
 
 def unpack_body(body: bytes) -> dict:
+    """The map in `body`, or FrameError with a reason in the protocol's terms."""
+    # Only a bin value can be a bin key, and every bin starts with one of these
+    # bytes (bin 8, 16, 32): nearly every body lacks all three and skips the
+    # check of each key.
+    hook = _str_keys_only if b"\xc4" in body or b"\xc5" in body or b"\xc6" in body else None
     try:
-        message = msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
-    except msgpack.StackError:
-        raise FrameError("body is nested too deeply") from None
-    except Exception as exc:  # msgpack raises several unrelated types for bad input
-        reason = str(exc) or type(exc).__name__
-        raise FrameError(f"body is not valid msgpack: {reason}") from None
+        message = msgpack.unpackb(
+            body, raw=False, strict_map_key=True, use_list=True, object_pairs_hook=hook
+        )
+    except Exception:  # msgpack raises many unrelated types for bad input
+        raise FrameError(_why_not_decodable(body)) from None
     if not isinstance(message, dict):
-        raise FrameError(f"body must be a msgpack map, got {type(message).__name__}")
+        raise FrameError(f"body must be a msgpack map, not {wire_type(message)}")
     return message
+
+
+# Deepest nesting of maps and arrays the daemon reads, the body's map counting as
+# the first level: the stack of msgpack's C decoder, so a hostile body costs no
+# recursion.
+MAX_NESTING = 1024
+
+
+class _KeyNotStr(Exception):
+    def __init__(self, key: object):
+        super().__init__(f"body has a map key of type {wire_type(key)}; map keys must be str")
+
+
+def _str_keys_only(pairs: list[tuple]) -> dict:
+    for key, _ in pairs:
+        if type(key) is not str:
+            raise _KeyNotStr(key)
+    return dict(pairs)
+
+
+def _why_not_decodable(body: bytes) -> str:
+    """Why unpack_body refused `body`, in words of the protocol, never the library's.
+
+    Decodes it again, slowly, only to classify the first fault; limits sized to
+    the body keep a claimed length from allocating more than the body could hold.
+    """
+    if not body:
+        return "body is empty"
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        use_list=True,
+        object_pairs_hook=_str_keys_only,
+        max_buffer_size=max(len(body), 1),
+        max_map_len=len(body),
+    )
+    unpacker.feed(body)
+    try:
+        unpacker.unpack()
+    except _KeyNotStr as exc:
+        return str(exc)
+    except msgpack.StackError:
+        return f"body is nested too deeply (more than {MAX_NESTING} levels of maps and arrays)"
+    except msgpack.OutOfData:
+        return "body ends in the middle of a msgpack value"
+    except UnicodeDecodeError:
+        return "body has a str that is not valid UTF-8 (raw bytes go in a bin)"
+    except Exception:
+        return "body is not valid msgpack"
+    if unpacker.tell() < len(body):
+        return "body has bytes after its msgpack value (one frame carries one map)"
+    return "body is not valid msgpack"
+
+
+def wire_type(value: object) -> str:
+    """The msgpack type name of a decoded value, as PROTOCOL.md uses them."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bytes):
+        return "bin"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "map"
+    return "ext"  # ExtType and Timestamp, the only other things msgpack decodes to
 
 
 class FrameDecoder:

@@ -82,5 +82,10 @@ def ok_response(request_id: Any, result: Any) -> dict:
     return {"id": request_id, "ok": True, "result": result}
 
 
-def error_response(request_id: Any, error: ProtocolError) -> dict:
-    return {"id": request_id, "ok": False, "error": error.to_wire()}
+def error_response(request_id: Any, error: ProtocolError, closing: bool = False) -> dict:
+    """`closing` marks the last frame of a connection, which a client cannot tell
+    from an answer by its id alone: both may carry a nil id."""
+    response = {"id": request_id, "ok": False, "error": error.to_wire()}
+    if closing:
+        response["closing"] = True
+    return response

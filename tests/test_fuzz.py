@@ -25,17 +25,14 @@ CODES = {code.value for code in ErrorCode}
 # Every integer msgpack can carry.
 ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 scalars = (
-    st.none()
-    | st.booleans()
-    | ints
-    | st.floats()
-    | st.text(max_size=40)
-    | st.binary(max_size=40)
+    st.none() | st.booleans() | ints | st.floats() | st.text(max_size=40) | st.binary(max_size=40)
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.text(max_size=10) | ints, inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(max_size=10) | ints, inner, max_size=5)
+    ),
     max_leaves=30,
 )
 job_specs = st.fixed_dictionaries(
@@ -108,7 +105,9 @@ def throw(daemon, data: bytes) -> None:
         sock.close()
     assert closed, f"the daemon kept the connection open after {data[:40]!r}"
     for response in responses:
-        assert set(response) <= {"id", "ok", "result", "error"}
+        assert set(response) <= {"id", "ok", "result", "error", "closing"}
+        if "closing" in response:  # only the last frame may end the connection
+            assert response["closing"] is True and response is responses[-1]
         if not response["ok"]:
             assert response["error"]["code"] in CODES
             assert response["error"]["code"] != "internal", response

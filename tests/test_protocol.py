@@ -1,15 +1,22 @@
-"""The wire format on its own: framing limits and request validation."""
+"""The wire format: framing limits and request validation on their own, then
+the cases PROTOCOL.md pins down, in raw frames against a running daemon."""
 
 from __future__ import annotations
 
+import json
+import socket
 import struct
+import time
 
 import msgpack
 import pytest
 
 from protocol import ErrorCode, FrameDecoder, FrameError, ProtocolError, pack_frame
+from protocol.framing import MAX_NESTING, unpack_body
 from protocol.messages import parse_request, validate_job_spec
 from protocol.times import parse_iso, to_iso
+from tests.conftest import ROOT
+from tests.rawwire import connect, frame, packb, raw_frame, read_responses, request
 
 
 def test_frame_round_trip_in_pieces():
@@ -83,3 +90,218 @@ def test_iso_times_round_trip():
     assert parse_iso("1970-01-01T01:00:01+01:00") == 1.0
     with pytest.raises(ValueError):
         parse_iso("tomorrow")
+
+
+# -- malformed bodies: the daemon's own words (PROTOCOL.md 2) -----------------------
+
+# Phrases of the msgpack library and of Python that must never reach a client.
+LIBRARY_WORDS = (
+    "strict_map_key",
+    "FormatError",
+    "ExtraData",
+    "StackError",
+    "unpack(b)",
+    "received extra data",
+    "Unpack failed",
+    "max_map_len",
+    "codec can't decode",
+    "NoneType",
+    "b'",
+)
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"", "body is empty"),
+        (b"\x81\xa1a", "body ends in the middle of a msgpack value"),
+        (b"\x80\x80", "body has bytes after its msgpack value (one frame carries one map)"),
+        (b"\x81\xa1a\xc1", "body is not valid msgpack"),
+        (b"\x93\x01\x02\x03", "body must be a msgpack map, not array"),
+        (b"\xc0", "body must be a msgpack map, not nil"),
+        (b"\x81\x01\x01", "body has a map key of type integer; map keys must be str"),
+        (b"\x81\xc0\x01", "body has a map key of type nil; map keys must be str"),
+        (b"\x81\xa1a\x81\xc4\x01a\x01", "body has a map key of type bin; map keys must be str"),
+        (b"\x81\xa1\xff\x01", "body has a str that is not valid UTF-8 (raw bytes go in a bin)"),
+        (
+            b"\x91" * 2000,
+            "body is nested too deeply (more than 1024 levels of maps and arrays)",
+        ),
+    ],
+)
+def test_bad_bodies_are_explained_in_the_protocols_words(body, reason):
+    with pytest.raises(FrameError) as caught:
+        FrameDecoder().feed(struct.pack(">I", len(body)) + body)
+    assert str(caught.value) == reason
+
+
+def test_bin_values_are_kept_and_only_bin_keys_are_refused():
+    body = msgpack.packb({"data": b"\xc4\xc5\xc6", "name": "Ąą"}, use_bin_type=True)
+    assert unpack_body(body) == {"data": b"\xc4\xc5\xc6", "name": "Ąą"}
+
+
+# -- against a running daemon, in raw frames ---------------------------------------
+
+
+def exchange(daemon, data: bytes, end_writes: bool = True) -> tuple[list[dict], bool]:
+    """Send raw bytes on a new connection; every frame back, and whether it closed."""
+    sock = connect(daemon.socket)
+    try:
+        try:
+            sock.sendall(data)
+            if end_writes:
+                sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon may close before it has read everything
+        return read_responses(sock, timeout=5)
+    finally:
+        sock.close()
+
+
+def hello_with_client(value: bytes) -> bytes:
+    """A hello request whose `client` argument is the msgpack bytes `value`."""
+    body = b"\x83" + packb("id") + packb(1) + packb("op") + packb("hello")
+    return raw_frame(body + packb("args") + b"\x81" + packb("client") + value)
+
+
+def assert_closing_error(responses: list[dict], closed: bool, code: str) -> str:
+    assert closed, "the connection was left open"
+    [response] = responses
+    assert response["id"] is None and response["ok"] is False
+    assert response["closing"] is True
+    assert response["error"]["code"] == code
+    return response["error"]["message"]
+
+
+def test_a_bin_map_key_is_a_bad_frame_that_says_keys_must_be_str(daemon):
+    body = packb({"id": 1, "op": "hello", "args": {b"client": "x"}})
+    message = assert_closing_error(*exchange(daemon, raw_frame(body)), "bad_request")
+    assert message == "body has a map key of type bin; map keys must be str; closing the connection"
+
+
+def test_nesting_of_1024_levels_is_read_and_1025_closes_the_connection(daemon):
+    # The body's map, `args`, then arrays down to a nil: 1 + 1 + 1022 = 1024 levels.
+    deepest = hello_with_client(b"\x91" * (MAX_NESTING - 2) + b"\xc0")
+    responses, closed = exchange(daemon, deepest + frame({"id": 2, "op": "hello"}))
+    assert [r["id"] for r in responses] == [1, 2] and closed  # closed: we ended our writes
+    assert responses[0]["error"]["message"] == "hello: field 'client' must be a string"
+    assert "closing" not in responses[0]
+    too_deep = hello_with_client(b"\x91" * (MAX_NESTING - 1) + b"\xc0")
+    message = assert_closing_error(*exchange(daemon, too_deep), "bad_request")
+    assert "more than 1024 levels" in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x81\x01\x01",  # an integer key
+        b"\x82\xa2id\x01\xa2op",  # cut short
+        packb({"id": 1, "op": "hello"}) + b"\x00",  # a second value
+        b"\x83\xa2id\x01\xa2op\xc1\xa4args\x80",  # the reserved byte
+        b"\x81\xa2op\xa2\xff\xfe",  # not UTF-8
+        b"\x81\xa2id\xd5\xff\x00\x00",  # a malformed timestamp
+        b"",
+    ],
+)
+def test_malformed_frames_never_reach_the_client_in_a_librarys_words(daemon, body):
+    message = assert_closing_error(*exchange(daemon, raw_frame(body)), "bad_request")
+    assert message.startswith("body ") and message.endswith("; closing the connection")
+    assert "\n" not in message
+    assert not [words for words in LIBRARY_WORDS if words in message], message
+
+
+def test_only_the_frame_that_ends_a_connection_is_marked_closing(daemon):
+    # An answer to a request without an id also has id nil: `closing` tells them apart.
+    responses, _ = exchange(daemon, frame({"op": "hello"}) + frame({"op": "nope"}), False)
+    assert [(r["id"], r["ok"], "closing" in r) for r in responses] == [
+        (None, True, False),
+        (None, False, False),
+    ]
+    responses, closed = exchange(daemon, frame({"op": "hello"}) + raw_frame(b"\xc1"))
+    assert [(r["id"], r.get("closing")) for r in responses] == [(None, None), (None, True)]
+    assert closed
+
+
+@pytest.mark.parametrize("request_id", [2**64 - 1, 2**63, -(2**63), 0])
+def test_request_ids_are_echoed_over_the_whole_msgpack_integer_range(daemon, request_id):
+    sock = connect(daemon.socket)
+    try:
+        assert request(sock, "hello", request_id=request_id)["id"] == request_id
+    finally:
+        sock.close()
+
+
+def test_a_frame_cut_short_by_a_disconnect_is_dropped_and_never_run(daemon):
+    whole = frame({"id": 1, "op": "enqueue", "args": {"jobs": [{"id": "whole", "command": "x"}]}})
+    cut = frame({"id": 2, "op": "enqueue", "args": {"jobs": [{"id": "cut", "command": "x"}]}})
+    # Still reading after our last write: the whole request is answered, the cut one
+    # gets nothing (no error frame either) and the connection ends.
+    responses, closed = exchange(daemon, whole + cut[:-3])
+    assert [(r["id"], r["ok"]) for r in responses] == [(1, True)] and closed
+    # Gone at once: the cut request is not run either.
+    sock = connect(daemon.socket)
+    sock.sendall(cut[:-1])
+    sock.close()
+    with daemon.client() as client:
+        time.sleep(0.3)
+        assert [job["id"] for job in client.list_jobs()] == ["whole"]
+
+
+def test_a_changed_client_timeout_reaches_an_open_connection_at_its_next_wait(daemon):
+    sock = connect(daemon.socket)
+    try:
+        assert request(sock, "hello")["ok"]  # now waiting under the default, 60 s
+        with daemon.client() as client:
+            client.config_set("client-timeout", "1")
+        time.sleep(1.5)
+        assert request(sock, "hello", request_id=2)["ok"]  # the old wait still held
+        started = time.monotonic()
+        responses, closed = read_responses(sock, timeout=5)  # the new limit holds now
+        assert closed and 0.8 < time.monotonic() - started < 3
+        assert responses[0]["error"]["code"] == "timeout" and responses[0]["closing"]
+    finally:
+        sock.close()
+
+
+def test_stats_figures_have_the_nested_shape_the_spec_shows(daemon):
+    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    example = text.split("`FIGURES` is a map of seven keys", 1)[1].split("```")[1]
+    documented = json.loads(example)
+    sock = connect(daemon.socket)
+    try:
+        stats = request(sock, "stats")["result"]
+    finally:
+        sock.close()
+    assert stats["queues"] == {}
+    figures = stats["total"]
+    assert {key: set(value) for key, value in figures.items()} == {
+        key: set(value) for key, value in documented.items()
+    }
+
+
+def test_worker_drain_refuses_a_timeout_without_wait_and_stays_undrained(daemon):
+    sock = connect(daemon.socket)
+    try:
+        for args in ({"timeout": 5}, {"timeout": 5, "wait": False}):
+            response = request(sock, "worker_drain", args)
+            assert response["error"] == {
+                "code": "bad_request",
+                "message": "worker_drain: 'timeout' is only allowed with 'wait': true",
+            }
+        assert request(sock, "status")["result"]["workers"]["draining"] is False
+        drained = request(sock, "worker_drain", {"timeout": 0, "wait": True})["result"]
+        assert drained == {"draining": True, "running": 0}
+    finally:
+        sock.close()
+
+
+def test_pausing_a_queue_never_named_creates_it_and_queue_list_shows_it(daemon):
+    sock = connect(daemon.socket)
+    try:
+        paused = request(sock, "queue_pause", {"name": "later"})["result"]
+        assert paused["name"] == "later" and paused["paused"] is True
+        [queue] = request(sock, "queue_list")["result"]["queues"]
+        assert queue["name"] == "later" and queue["paused"] is True
+        assert set(queue["jobs"].values()) == {0}
+    finally:
+        sock.close()

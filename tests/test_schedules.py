@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import wait_for
+from tests.rawwire import connect, request
 
 
 def utc(text: str) -> datetime:
@@ -141,6 +142,24 @@ def test_schedule_input_errors_are_one_line_and_nonzero(daemon):
     assert replaced.returncode == 0
     result = daemon.cli("schedule", "remove", "nope")
     assert result.returncode == 1 and "no schedule 'nope'" in result.stderr
+
+
+def test_template_errors_name_the_job_as_a_single_enqueue_does(daemon):
+    with daemon.client() as client:
+        client.config_set("max-command-bytes", "100")
+    sock = connect(daemon.socket)
+    try:
+        cases = [
+            ({"command": "true", "id": "x"}, "invalid_job", "job: field 'id' is not allowed"),
+            ({"command": "true", "colour": "red"}, "invalid_job", "job: unknown field 'colour'"),
+            ({"command": "x" * 101}, "too_large", "job: command exceeds max-command-bytes 100"),
+        ]
+        for job, code, start in cases:
+            args = {"name": "s", "cron": "@hourly", "job": job}
+            error = request(sock, "schedule_add", args)["error"]
+            assert error["code"] == code and error["message"].startswith(start), error
+    finally:
+        sock.close()
 
 
 def test_daylight_saving_changes_neither_skip_nor_repeat_a_daily_firing():

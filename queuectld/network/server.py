@@ -134,12 +134,7 @@ class Server:
 
     async def _refuse(self, writer: asyncio.StreamWriter, code: ErrorCode, message: str) -> None:
         self.refused += 1
-        try:
-            await self._send(
-                writer, error_response(None, ProtocolError(code, message)), REFUSAL_WRITE_TIMEOUT
-            )
-        except (ConnectionError, asyncio.TimeoutError, OSError):
-            pass
+        await self._send_error(writer, code, message)
         _close(writer)
 
     async def _serve(
@@ -147,6 +142,8 @@ class Server:
     ) -> None:
         loop = asyncio.get_running_loop()
         decoder = FrameDecoder(self.config["max-frame-bytes"])
+        # Each wait for a request is held to the client-timeout it began under: a
+        # change reaches an open connection at its next wait, never in the middle.
         timeout = self.config["client-timeout"]
         deadline = loop.time() + timeout
         while True:
@@ -166,7 +163,7 @@ class Server:
                 messages = decoder.feed(data)
             except FrameError as exc:
                 # Answer the whole requests that came before the bad frame first.
-                if not await self._answer_all(writer, peer, exc.messages, timeout):
+                if not await self._answer_all(writer, peer, exc.messages):
                     return
                 too_large = isinstance(exc, FrameTooLarge)
                 code = ErrorCode.TOO_LARGE if too_large else ErrorCode.BAD_REQUEST
@@ -178,15 +175,13 @@ class Server:
                 )
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
-            if not await self._answer_all(writer, peer, messages, timeout):
+            if not await self._answer_all(writer, peer, messages):
                 return
             if messages:
                 timeout = self.config["client-timeout"]
                 deadline = loop.time() + timeout
 
-    async def _answer_all(
-        self, writer: asyncio.StreamWriter, peer: Peer, messages, timeout: float
-    ) -> bool:
+    async def _answer_all(self, writer: asyncio.StreamWriter, peer: Peer, messages) -> bool:
         """Answer requests in order; False when the connection must close."""
         for message in messages:
             if not peer.authenticated:
@@ -196,7 +191,7 @@ class Server:
             response = await self.answer(message)
             if not response.get("ok"):
                 _log_refusal(peer, message, response)
-            await self._send(writer, response, timeout)
+            await self._send(writer, response, self.config["client-timeout"])
         return True
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
@@ -249,10 +244,11 @@ class Server:
         message: str,
         request_id: Any = None,
     ) -> None:
+        """The frame that ends a connection; the caller closes it."""
         try:
             await self._send(
                 writer,
-                error_response(request_id, ProtocolError(code, message)),
+                error_response(request_id, ProtocolError(code, message), closing=True),
                 REFUSAL_WRITE_TIMEOUT,
             )
         except (ConnectionError, asyncio.TimeoutError, OSError):

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
@@ -32,6 +33,11 @@ async def set_draining(ctx: HandlerContext, draining: bool) -> None:
 
 
 async def worker_drain(ctx: HandlerContext, args: dict) -> dict:
+    if "timeout" in args and not args.get("wait"):
+        # A limit on a wait that does not happen would be silently dropped.
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "worker_drain: 'timeout' is only allowed with 'wait': true"
+        )
     await set_draining(ctx, True)
     supervisor = ctx.supervisor
     if args.get("wait"):

@@ -41,16 +41,17 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
         check_tz(tz)
     except ScheduleError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"schedule_add: {exc}") from None
+    # The template is a single job spec: its errors name it `job:`, as enqueue's do.
     job = validate_job_spec(args["job"])
     for field in TEMPLATE_FORBIDDEN:
         if field in job:
             raise ProtocolError(
                 ErrorCode.INVALID_JOB,
-                f"schedule job: field {field!r} is not allowed (the schedule sets it)",
+                f"job: field {field!r} is not allowed (the schedule sets it)",
             )
-    check_command(job["command"], ctx.config["max-command-bytes"], "schedule job")
+    check_command(job["command"], ctx.config["max-command-bytes"], "job")
     if job.get("env"):
-        job["env"] = job_environment(job["env"], ctx.config["max-env-bytes"], "schedule job")
+        job["env"] = job_environment(job["env"], ctx.config["max-env-bytes"], "job")
     now = ctx.scheduler.clock.now()
     cwd = args.get("cwd") or "/"
     environ = args.get("environ")
