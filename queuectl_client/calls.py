@@ -230,7 +230,11 @@ class OpCalls:
     # -- settings --------------------------------------------------------------
 
     def config_get(self, key: str) -> Any:
-        return self.call("config_get", key=key)["value"]
+        return self.config_entry(key)["value"]
+
+    def config_entry(self, key: str) -> dict:
+        """{"key", "value"}, and "source" when the value in force is not the stored one."""
+        return self.call("config_get", key=key)
 
     def config_set(self, key: str, value: Any) -> Any:
         return self.call("config_set", key=key, value=value)["value"]

@@ -6,18 +6,27 @@ import logging
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.config import SETTINGS, Config
+from queuectld.config import SETTINGS
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
 
 log = logging.getLogger("queuectld.config")
 
 
+def _entry(ctx: HandlerContext, key: str) -> dict:
+    """The value in force, and where it came from when that is not the stored value."""
+    entry = {"value": ctx.config[key]}
+    source = ctx.config.sources.get(key)
+    if source is not None:
+        entry["source"] = source
+    return entry
+
+
 async def config_get(ctx: HandlerContext, args: dict) -> dict:
     key = args["key"]
     if key not in SETTINGS:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown setting {key!r}")
-    return {"key": key, "value": ctx.config[key]}
+    return {"key": key, **_entry(ctx, key)}
 
 
 async def config_set(ctx: HandlerContext, args: dict) -> dict:
@@ -34,11 +43,7 @@ async def config_set(ctx: HandlerContext, args: dict) -> dict:
 
 async def config_list(ctx: HandlerContext, args: dict) -> dict:
     return {
-        key: {
-            "value": ctx.config[key],
-            "default": setting.default,
-            "help": setting.help,
-        }
+        key: {**_entry(ctx, key), "default": setting.default, "help": setting.help}
         for key, setting in SETTINGS.items()
     }
 
@@ -48,15 +53,20 @@ def refuse_while_stopping(ctx: HandlerContext) -> None:
         raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the daemon is shutting down")
 
 
-async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
-    try:
-        parsed = Config.parse(key, value)
-    except KeyError:
+def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
+    setting = SETTINGS.get(key)
+    if setting is None:
         raise ProtocolError(
             ErrorCode.NOT_FOUND, f"unknown setting {key!r} (settings: {', '.join(SETTINGS)})"
-        ) from None
+        )
+    try:
+        return setting.parse(value)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
+
+
+async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
+    parsed = parse_setting(ctx, key, value)
     await ctx.runner.call(Store.set_config, key, str(parsed))
     ctx.config.set(key, parsed)
     log.info(

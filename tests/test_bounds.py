@@ -1,0 +1,96 @@
+"""Bounds: every setting has a range, the fleet has a maximum, and what a client
+can make the daemon hold (schedules, queues, waiters, connections) is limited.
+
+Each refusal is one line naming the limit, and a value stored by an older
+release that is out of range today neither breaks the daemon nor the CLI.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from queuectld.config import SETTINGS
+from tests.test_cli import one_line_error
+
+
+def store_raw_setting(daemon, key: str, value: str) -> None:
+    """Write a setting behind the daemon's back, as an older release could have."""
+    daemon.stop()
+    with sqlite3.connect(daemon.home / "queuectl.db") as db:
+        db.execute("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", (key, value))
+    db.close()
+    daemon.start()
+
+
+# -- settings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("max-command-bytes", "99999999999999999999999", "out of range (1 to 131072)"),
+        ("kill-grace", "1e10", "out of range (0 to 3600)"),
+        ("max-retries", "-3", "out of range (0 to 1000)"),
+        ("max-retries", "3.0", "expected a whole number"),
+        ("backoff-base", "nan", "expected a number"),
+        ("client-timeout", "0", "out of range (0.1 to 86400)"),
+        pytest.param("max-batch", "9" * 5000, "out of range", id="max-batch-5000-digits"),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_by_name(daemon, key, value, words):
+    result = daemon.cli("config", "set", key, value)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert key in line and words in line, line
+    assert daemon.cli_json("config", "get", key)["value"] == SETTINGS[key].default
+
+
+@pytest.mark.parametrize(
+    "key, text, value",
+    [
+        ("max-retries", " +7 ", 7),
+        ("max-retries", "0", 0),
+        ("backoff-base", "3", 3.0),
+        ("backoff-base", "2.5", 2.5),
+        ("backoff-max", "1e3", 1000.0),
+        ("kill-grace", ".5", 0.5),
+    ],
+)
+def test_the_text_forms_a_setting_reads(key, text, value):
+    parsed = SETTINGS[key].parse(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("text", ["3.0", "1e3", "0x10", "1_000", "", "True"])
+def test_an_integer_setting_takes_only_digits(text):
+    with pytest.raises(ValueError, match="whole number"):
+        SETTINGS["max-retries"].parse(text)
+
+
+def test_a_negative_value_is_a_value_not_an_option(daemon):
+    result = daemon.cli("config", "set", "max-retries", "-3")
+    assert "No such option" not in result.stderr
+    assert "max-retries: -3 is out of range (0 to 1000)" in one_line_error(result)
+    assert daemon.cli_json("config", "set", "max-retries", "-0") == {
+        "key": "max-retries",
+        "value": 0,
+    }
+
+
+def test_a_stored_value_out_of_range_falls_back_to_the_default(daemon):
+    store_raw_setting(daemon, "max-command-bytes", "99999999999999999999999")
+    got = daemon.cli("config", "get", "max-command-bytes")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "131072 (from the default; the stored value is refused)"
+    listed = daemon.cli_json("config", "list")["max-command-bytes"]
+    assert listed["value"] == 131072 and "refused" in listed["source"]
+    assert daemon.cli("config", "list").returncode == 0
+    assert daemon.log_text().count("setting max-command-bytes: stored value") == 1
+    # Setting it again stores a good value, and the value is simply the stored one.
+    daemon.cli("config", "set", "max-command-bytes", "1000")
+    assert daemon.cli_json("config", "get", "max-command-bytes") == {
+        "key": "max-command-bytes",
+        "value": 1000,
+    }
