@@ -96,7 +96,8 @@ def _float(minimum: float, maximum: float, default: float, help: str) -> Setting
 DAY = 24 * 3600.0
 MIB = 1024 * 1024
 
-# Most workers a `workers` value may ask for.
+# Most workers a `workers` value may ask for; the fleet's own maximum, at most
+# this, is the daemon's (fleet/supervisor.py, `queuectld --max-workers`).
 WORKERS_CEILING = 10_000
 
 SETTINGS: dict[str, Setting] = {

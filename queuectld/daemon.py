@@ -57,8 +57,10 @@ class Daemon:
         allow_root: bool = False,
         clock: Clock | None = None,
         metrics_address: tuple[str, int] | None = None,
+        max_workers: int | None = None,
     ):
         self.home = home
+        self.max_workers = max_workers
         self.clock = clock or Clock()
         self.socket_path = socket_path
         self.workers_override = workers
@@ -121,8 +123,13 @@ class Daemon:
         self.config = Config(stored)
         self.events = JobEvents()
         self.supervisor = Supervisor(
-            loop, self._on_worker_message, self._on_worker_exit, self._on_worker_idle
+            loop,
+            self._on_worker_message,
+            self._on_worker_exit,
+            self._on_worker_idle,
+            max_workers=self.max_workers,
         )
+        self._fleet_size_in_force()
         self.dispatcher = Dispatcher(
             loop,
             self.runner,
@@ -191,9 +198,7 @@ class Daemon:
         self.retention.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        target = self.workers_override
-        if target is None:
-            target = self.config["workers"]
+        target = self.config["workers"]
         self.supervisor.scale(target)
         self.dispatcher.kick()
         self.scheduler.wake()  # fires what came due while no daemon ran, then sleeps
@@ -216,6 +221,24 @@ class Daemon:
             },
         )
         await self.service.ready()
+
+    def _fleet_size_in_force(self) -> None:
+        """`--workers` wins over the stored size, and neither may pass the fleet
+        maximum: a size stored before there was one is cut down to it, once per
+        start, with a warning, rather than forking workers until memory runs out."""
+        config, maximum = self.config, self.supervisor.max_workers
+        if self.workers_override is not None and self.workers_override != config["workers"]:
+            config.override("workers", self.workers_override, "--workers")
+        if config["workers"] > maximum:
+            log.warning(
+                "the stored fleet size %d is more than the fleet maximum %d; starting %d "
+                "(queuectld --max-workers raises the maximum)",
+                config["workers"],
+                maximum,
+                maximum,
+                extra={"event": "workers_clamped", "stored": config["workers"], "max": maximum},
+            )
+            config.override("workers", maximum, "the fleet maximum; the stored value is larger")
 
     def _handler_context(self) -> HandlerContext:
         return HandlerContext(

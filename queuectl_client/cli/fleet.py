@@ -50,6 +50,8 @@ def status(
         f"workers: {workers['alive']} alive (target {workers['target']}), "
         f"{workers['busy']} busy, {workers['idle']} idle"
     )
+    if workers.get("halted"):
+        click.echo(f"         halted: {workers['halted']}")
     if workers.get("draining"):
         click.echo("         draining: no new job starts until `queuectl worker resume`")
     for running in workers["running"]:

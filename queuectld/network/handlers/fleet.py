@@ -12,7 +12,11 @@ from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.handlers.settings import refuse_while_stopping, set_config
+from queuectld.network.handlers.settings import (
+    check_fleet_size,
+    refuse_while_stopping,
+    set_config,
+)
 from queuectld.network.handlers.status_detail import extend_status
 from queuectld.store import Store
 
@@ -52,6 +56,7 @@ async def worker_resume(ctx: HandlerContext, args: dict) -> dict:
 async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
     count = args["count"]
     refuse_while_stopping(ctx)
+    check_fleet_size(ctx, count)
     if ctx.dispatcher.draining:
         await set_draining(ctx, False)  # `worker start` also ends a drain
     await ctx.dispatcher.change_rules(
@@ -94,6 +99,8 @@ async def status(ctx: HandlerContext, args: dict) -> dict:
             "busy": busy,
             "idle": sum(1 for w in workers if w.idle),
             "draining": ctx.dispatcher.draining,
+            "max": supervisor.max_workers,
+            "halted": supervisor.halted,
             "running": [
                 {
                     "worker": w.id,

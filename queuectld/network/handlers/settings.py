@@ -7,6 +7,7 @@ from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS
+from queuectld.fleet.supervisor import fleet_size_error
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.store import Store
 
@@ -53,6 +54,13 @@ def refuse_while_stopping(ctx: HandlerContext) -> None:
         raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the daemon is shutting down")
 
 
+def check_fleet_size(ctx: HandlerContext, count: int) -> None:
+    """Every way of sizing the fleet (worker_scale, config_set of workers) passes here."""
+    error = fleet_size_error(count, ctx.supervisor.max_workers)
+    if error is not None:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"workers: {error}")
+
+
 def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
     setting = SETTINGS.get(key)
     if setting is None:
@@ -60,7 +68,11 @@ def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
             ErrorCode.NOT_FOUND, f"unknown setting {key!r} (settings: {', '.join(SETTINGS)})"
         )
     try:
-        return setting.parse(value)
+        parsed = setting.read(str(value).strip())
+        if key == "workers":
+            # Before the range: the fleet maximum is the limit a user can act on.
+            check_fleet_size(ctx, parsed)
+        return setting.check(parsed)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
 
