@@ -156,7 +156,8 @@ class OpCalls:
         every worker with its job's CPU time and memory."""
         return self.call("status", next=next, processes=processes)
 
-    def scale_workers(self, count: int) -> dict:
+    def scale_workers(self, count: int | None = None) -> dict:
+        """Resize the fleet; without a count, start it at its size without shrinking it."""
         return self.call("worker_scale", count=count)
 
     def stop_workers(self, now: bool = False, wait: bool = True) -> dict:

@@ -168,6 +168,17 @@ def test_config_says_the_fleet_size_in_force_and_where_it_came_from(daemon_facto
     assert daemon.cli("config", "get", "workers").stdout.strip() == "3"
 
 
+def test_worker_start_without_a_count_never_shrinks(daemon):
+    daemon.cli("worker", "start", "--count", "4")
+    assert daemon.cli_json("worker", "start") == {"target": 4}
+    daemon.cli("worker", "stop")
+    assert daemon.cli_json("worker", "start") == {"target": 1}  # stopped: the default
+    daemon.cli("config", "set", "workers", "3")
+    daemon.workers = 0
+    daemon.restart()  # --workers 0 over a stored 3
+    assert daemon.cli_json("worker", "start") == {"target": 3}
+
+
 @pytest.fixture
 def breakable(daemon_factory, home):
     """A daemon running its own copy of the code, whose worker module a test can
@@ -199,6 +210,6 @@ def test_workers_dying_at_boot_halt_the_fleet_until_it_is_scaled(breakable):
     assert log.count("fleet halted") == 1
     assert "halted: 5 workers in a row" in daemon.cli("status").stdout
     module.write_text(saved)
-    assert daemon.cli_json("worker", "start", "--count", "2") == {"target": 2}
+    assert daemon.cli_json("worker", "start") == {"target": 2}
     wait_for(lambda: daemon.client().status()["workers"]["idle"] == 2, what="2 idle workers")
     assert daemon.client().status()["workers"]["halted"] is None

@@ -11,6 +11,7 @@ import time
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
+from queuectld.config import SETTINGS
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.settings import (
     check_fleet_size,
@@ -54,8 +55,10 @@ async def worker_resume(ctx: HandlerContext, args: dict) -> dict:
 
 
 async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
-    count = args["count"]
+    count = args.get("count")
     refuse_while_stopping(ctx)
+    if count is None:
+        count = await _size_to_start(ctx)
     check_fleet_size(ctx, count)
     if ctx.dispatcher.draining:
         await set_draining(ctx, False)  # `worker start` also ends a drain
@@ -65,6 +68,19 @@ async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
         kick=False,  # new workers ask for jobs once they are ready
     )
     return {"target": count}
+
+
+async def _size_to_start(ctx: HandlerContext) -> int:
+    """`worker start` without a count never shrinks the fleet: it keeps the current
+    size, and starts a stopped fleet at its stored size, or at the default."""
+    if ctx.supervisor.target > 0:
+        return ctx.supervisor.target
+    stored = (await ctx.runner.call(Store.config_items)).get("workers")
+    try:
+        count = SETTINGS["workers"].parse(stored) if stored is not None else 0
+    except ValueError:
+        count = 0
+    return min(count, ctx.supervisor.max_workers) or SETTINGS["workers"].default
 
 
 async def worker_stop(ctx: HandlerContext, args: dict) -> dict:
