@@ -11,6 +11,7 @@ import sqlite3
 
 import pytest
 
+from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS
 from tests.test_cli import one_line_error
 
@@ -94,3 +95,54 @@ def test_a_stored_value_out_of_range_falls_back_to_the_default(daemon):
         "key": "max-command-bytes",
         "value": 1000,
     }
+
+
+# -- what a client can make the daemon keep -------------------------------------
+
+
+def refused(call) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        call()
+    return caught.value
+
+
+def test_schedules_are_bounded(daemon):
+    with daemon.client() as client:
+        client.config_set("max-schedules", "2")
+        for name in ("a", "b"):
+            client.schedule_add(name, "@daily", {"command": "true"})
+        error = refused(lambda: client.schedule_add("c", "@daily", {"command": "true"}))
+        assert error.code == ErrorCode.TOO_LARGE
+        assert error.message == ("schedule_add: there are already 2 schedules (max-schedules is 2)")
+        client.schedule_add("b", "@hourly", {"command": "true"}, replace=True)
+        client.schedule_remove("a")
+        client.schedule_add("c", "@daily", {"command": "true"})
+
+
+def test_queues_are_bounded_however_they_are_created(daemon):
+    with daemon.client() as client:
+        client.config_set("max-queues", "2")
+        client.queue_set("a", concurrency=1)
+        client.queue_pause("b")
+        for create in (
+            lambda: client.queue_set("c", priority=1),
+            lambda: client.queue_pause("c"),
+            lambda: client.queue_resume("c"),
+        ):
+            error = refused(create)
+            assert error.code == ErrorCode.TOO_LARGE
+            assert "there are already 2 queues with settings (max-queues is 2)" in error.message
+        client.queue_set("a", priority=3)
+        client.queue_resume("b")
+        assert [q["name"] for q in client.queue_list()] == ["a", "b"]
+
+
+def test_a_queue_hook_is_bounded_like_the_on_finish_setting(daemon):
+    with daemon.client() as client:
+        error = refused(lambda: client.queue_set("q", on_finish="x" * (128 * 1024 + 1)))
+        assert error.code == ErrorCode.TOO_LARGE
+        assert error.message == "queue_set: on_finish must be at most 131072 bytes long"
+        assert client.queue_list() == []
+        error = refused(lambda: client.config_set("on-finish", "x" * (128 * 1024 + 1)))
+        assert error.code == ErrorCode.BAD_REQUEST
+        assert error.message == "on-finish: must be at most 131072 bytes long"

@@ -1,7 +1,7 @@
-"""Size limits on what a client submits, shared by enqueue and schedules.
+"""Limits on what a client submits or makes the daemon keep, shared by the handlers.
 
-Each check raises a `too_large` ProtocolError naming the setting to raise,
-and environments lose the connection's private variables first, so a token
+Each check raises a `too_large` ProtocolError naming the setting to raise.
+Environments lose the connection's private variables first, so a token
 neither counts against the limit nor reaches a job. The limits are passed as
 numbers, read from the settings once per request by the caller.
 """
@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.network.runas import public_environ
+
+
+def check_count(op: str, count: int, maximum: int, what: str, setting: str) -> None:
+    """Refuse one more of `count` things when there are `maximum` already."""
+    if count >= maximum:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"{op}: there are already {count} {what} ({setting} is {maximum})",
+        )
 
 
 def environment_bytes(environ: dict[str, str]) -> int:
