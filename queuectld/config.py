@@ -115,9 +115,14 @@ SETTINGS: dict[str, Setting] = {
     "max-env-bytes": _int(
         1, 2 * MIB, 256 * 1024, "largest accepted environment of one job (and of its submitter)"
     ),
-    # What clients can make the daemon keep (network/limits.py).
+    # What clients can make the daemon keep (network/limits.py): each is a row
+    # or a waiting request that costs memory, store reads or polling.
     "max-schedules": _int(1, 100_000, 1000, "most schedules kept"),
     "max-queues": _int(1, 100_000, 1000, "most queues with settings of their own"),
+    "max-waits": _int(1, 100_000, 1000, "most wait requests waiting at once"),
+    "max-log-follows": _int(
+        1, 10_000, 64, "most logs requests with a wait (logs -f) waiting at once"
+    ),
     # Limits on clients (see server.py): read when a connection opens.
     "max-connections": _int(1, 10_000, 256, "most client connections served at once"),
     "max-frame-bytes": _int(1024, 64 * MIB, 8 * MIB, "largest accepted request frame"),

@@ -8,11 +8,14 @@ release that is out of range today neither breaks the daemon nor the CLI.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS
+from tests.conftest import wait_for
 from tests.test_cli import one_line_error
 
 
@@ -146,3 +149,66 @@ def test_a_queue_hook_is_bounded_like_the_on_finish_setting(daemon):
         error = refused(lambda: client.config_set("on-finish", "x" * (128 * 1024 + 1)))
         assert error.code == ErrorCode.BAD_REQUEST
         assert error.message == "on-finish: must be at most 131072 bytes long"
+
+
+def holding(call) -> threading.Thread:
+    """Make `call` in a thread, again whenever it is refused as busy (by a probe)."""
+
+    def hold() -> None:
+        while True:
+            try:
+                call()
+                return
+            except ProtocolError as exc:
+                assert exc.code == ErrorCode.UNAVAILABLE, exc
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_waits_held_at_once_are_bounded(daemon):
+    with daemon.client() as client:
+        client.config_set("max-waits", "1")
+        client.enqueue({"id": "later", "command": "true", "delay": 600})
+        client.enqueue({"id": "gone", "command": "true"})
+        client.cancel("gone")
+    first = holding(lambda: daemon.client().call("wait", ids=["later"], timeout=3))
+    with daemon.client() as client:
+        wait_for(lambda: _busy(client, "wait", ids=["later"], timeout=0), what="a held wait")
+        error = refused(lambda: client.call("wait", ids=["later"], timeout=1))
+        assert error.code == ErrorCode.UNAVAILABLE
+        assert error.message == (
+            "1 wait requests are waiting already (max-waits is 1); try again later"
+        )
+        # A wait that has nothing to wait for is answered, never refused.
+        assert client.call("wait", ids=["gone"])["done"] is True
+        first.join(10)
+        assert client.call("wait", ids=["later"], timeout=0.1)["done"] is False
+
+
+def test_logs_followers_at_once_are_bounded(daemon):
+    with daemon.client() as client:
+        client.config_set("max-log-follows", "1")
+        client.enqueue({"id": "quiet", "command": "sleep 30"})
+        client.scale_workers(1)
+        wait_for(lambda: client.get_job("quiet")["state"] == "processing", what="a running job")
+    first = holding(lambda: daemon.client().logs("quiet", wait=3))
+    with daemon.client() as client:
+        wait_for(lambda: _busy(client, "logs", id="quiet", wait=0.01), what="a follower")
+        error = refused(lambda: client.logs("quiet", wait=1))
+        assert error.code == ErrorCode.UNAVAILABLE
+        assert "(max-log-follows is 1)" in error.message
+        assert client.logs("quiet")["running"] is True  # no wait: no slot
+        first.join(10)
+        assert client.logs("quiet", wait=0.1)["running"] is True
+
+
+def _busy(client, op: str, **args) -> bool:
+    """True once the daemon refuses `op` as busy (another request holds the slot)."""
+    try:
+        client.call(op, **args)
+    except ProtocolError as exc:
+        return exc.code == ErrorCode.UNAVAILABLE
+    return False
