@@ -212,3 +212,16 @@ def _busy(client, op: str, **args) -> bool:
     except ProtocolError as exc:
         return exc.code == ErrorCode.UNAVAILABLE
     return False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("worker", "start", "--count", "99999999999999999999999"),
+        ("enqueue", "--command", "true", "--priority", "99999999999999999999999"),
+    ],
+)
+def test_a_number_too_large_to_send_is_one_line(daemon, args):
+    result = daemon.cli(*args)
+    assert result.returncode == 1
+    assert "a number is too large (at most 64 bits)" in one_line_error(result)
