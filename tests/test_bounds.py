@@ -225,3 +225,13 @@ def test_a_number_too_large_to_send_is_one_line(daemon, args):
     result = daemon.cli(*args)
     assert result.returncode == 1
     assert "a number is too large (at most 64 bits)" in one_line_error(result)
+
+
+def test_one_wait_takes_at_most_max_batch_jobs(daemon):
+    with daemon.client() as client:
+        client.config_set("max-batch", "2")
+        client.enqueue({"id": "a", "command": "true"})
+        error = refused(lambda: client.call("wait", ids=["a", "b", "c"], timeout=0))
+        assert error.code == ErrorCode.TOO_LARGE
+        assert error.message == "wait: 3 jobs exceed max-batch 2"
+        assert client.call("wait", ids=["a", "a", "a"], timeout=0)["done"] is False

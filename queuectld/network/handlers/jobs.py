@@ -185,6 +185,13 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
 
 async def wait(ctx: HandlerContext, args: dict) -> dict:
     ids = list(dict.fromkeys(args["ids"]))
+    # Each id is a subscription and a store read, all in one store call: as many
+    # as one enqueue may add, no more.
+    if len(ids) > ctx.config["max-batch"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"wait: {len(ids)} jobs exceed max-batch {ctx.config['max-batch']}",
+        )
     events = ctx.events
     # Subscribe before reading states so a job finishing in between is not missed.
     waiters = {job_id: events.subscribe(job_id) for job_id in ids}
