@@ -34,6 +34,7 @@ from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_h
 from queuectld.network.handlers import Handlers
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.fleet import DRAINING_KEY
+from queuectld.network.limits import connection_room
 from queuectld.network.peers import UnixAccess
 from queuectld.network.server import Server
 from queuectld.network.tcp import TcpSettings
@@ -129,7 +130,7 @@ class Daemon:
             self._on_worker_idle,
             max_workers=self.max_workers,
         )
-        self._fleet_size_in_force()
+        self._limits_in_force()
         self.dispatcher = Dispatcher(
             loop,
             self.runner,
@@ -222,10 +223,11 @@ class Daemon:
         )
         await self.service.ready()
 
-    def _fleet_size_in_force(self) -> None:
+    def _limits_in_force(self) -> None:
         """`--workers` wins over the stored size, and neither may pass the fleet
         maximum: a size stored before there was one is cut down to it, once per
-        start, with a warning, rather than forking workers until memory runs out."""
+        start, with a warning, rather than forking workers until memory runs out.
+        Connections are cut down likewise to what the open-file limit allows."""
         config, maximum = self.config, self.supervisor.max_workers
         if self.workers_override is not None and self.workers_override != config["workers"]:
             config.override("workers", self.workers_override, "--workers")
@@ -239,6 +241,17 @@ class Daemon:
                 extra={"event": "workers_clamped", "stored": config["workers"], "max": maximum},
             )
             config.override("workers", maximum, "the fleet maximum; the stored value is larger")
+        room = connection_room(config["workers"])
+        if room is not None and config["max-connections"] > room[1]:
+            log.warning(
+                "max-connections %d is more than the open-file limit (%d) leaves room for; "
+                "serving at most %d connections",
+                config["max-connections"],
+                room[0],
+                room[1],
+                extra={"event": "connections_clamped", "files": room[0], "max": room[1]},
+            )
+            config.override("max-connections", room[1], "the open-file limit (ulimit -n)")
 
     def _handler_context(self) -> HandlerContext:
         return HandlerContext(

@@ -7,6 +7,7 @@ release that is out of range today neither breaks the daemon nor the CLI.
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS
+from queuectld.network.limits import FILES_KEPT_BACK
 from tests.conftest import wait_for
 from tests.test_cli import one_line_error
 
@@ -235,3 +237,25 @@ def test_one_wait_takes_at_most_max_batch_jobs(daemon):
         assert error.code == ErrorCode.TOO_LARGE
         assert error.message == "wait: 3 jobs exceed max-batch 2"
         assert client.call("wait", ids=["a", "a", "a"], timeout=0)["done"] is False
+
+
+def test_connections_fit_the_open_file_limit(daemon_factory):
+    # The daemon inherits the limit; this process gets its own back at once.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard))
+    try:
+        daemon = daemon_factory(workers=3)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    room = 200 - FILES_KEPT_BACK - 3  # a socket for each worker
+    got = daemon.cli("config", "get", "max-connections")
+    assert got.stdout.strip() == f"{room} (from the open-file limit (ulimit -n))"
+    assert daemon.log_text().count("more than the open-file limit (200) leaves room for") == 1
+    result = daemon.cli("config", "set", "max-connections", "1000")
+    assert result.returncode == 1
+    assert one_line_error(result) == (
+        "queuectl: too_large: max-connections: 1000 is more than the open-file limit "
+        f"leaves room for (ulimit -n is 200: at most {room} connections)"
+    )
+    assert daemon.cli_json("config", "set", "max-connections", str(room))["value"] == room
+    assert daemon.cli("config", "get", "max-connections").stdout.strip() == str(room)

@@ -9,11 +9,28 @@ numbers, read from the settings once per request by the caller.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.network.runas import public_environ
+
+# Files a daemon keeps open besides its connections and its workers' sockets:
+# the store and its journal, the lock, listening sockets, log files, hooks.
+FILES_KEPT_BACK = 64
+
+
+def connection_room(workers: int) -> tuple[int, int] | None:
+    """(open-file limit, most connections it leaves room for); None if unlimited.
+
+    A connection beyond it would not be refused cleanly: accept() fails, and so
+    does the next worker, log file or store journal the daemon opens.
+    """
+    files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if files == resource.RLIM_INFINITY:
+        return None
+    return files, max(1, files - FILES_KEPT_BACK - workers)
 
 
 def check_count(op: str, count: int, maximum: int, what: str, setting: str) -> None:

@@ -9,6 +9,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from queuectld.config import SETTINGS
 from queuectld.fleet.supervisor import fleet_size_error
 from queuectld.network.handlers.context import HandlerContext
+from queuectld.network.limits import connection_room
 from queuectld.store import Store
 
 log = logging.getLogger("queuectld.config")
@@ -61,6 +62,21 @@ def check_fleet_size(ctx: HandlerContext, count: int) -> None:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"workers: {error}")
 
 
+def check_connection_room(ctx: HandlerContext, count: int) -> None:
+    room = connection_room(ctx.supervisor.target)
+    if room is not None and count > room[1]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"max-connections: {count} is more than the open-file limit leaves room for "
+            f"(ulimit -n is {room[0]}: at most {room[1]} connections)",
+        )
+
+
+# Limits of what this daemon can do, checked before the setting's own range:
+# they are the ones a user can act on.
+_IN_FORCE_CHECKS = {"workers": check_fleet_size, "max-connections": check_connection_room}
+
+
 def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
     setting = SETTINGS.get(key)
     if setting is None:
@@ -69,9 +85,8 @@ def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
         )
     try:
         parsed = setting.read(str(value).strip())
-        if key == "workers":
-            # Before the range: the fleet maximum is the limit a user can act on.
-            check_fleet_size(ctx, parsed)
+        if key in _IN_FORCE_CHECKS:
+            _IN_FORCE_CHECKS[key](ctx, parsed)
         return setting.check(parsed)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
