@@ -69,7 +69,7 @@ DLQ = {
 
 FLEET = {
     "status": {"next": Field("int", minimum=0), "processes": Field("bool")},
-    "worker_scale": {"count": Field("int", required=True, minimum=0)},
+    "worker_scale": {"count": Field("int", minimum=0)},
     "worker_stop": {"now": Field("bool"), "wait": Field("bool")},
     "worker_drain": {"wait": Field("bool"), "timeout": Field("number", minimum=0)},
     "worker_resume": {},

@@ -156,7 +156,8 @@ class OpCalls:
         every worker with its job's CPU time and memory."""
         return self.call("status", next=next, processes=processes)
 
-    def scale_workers(self, count: int) -> dict:
+    def scale_workers(self, count: int | None = None) -> dict:
+        """Resize the fleet; without a count, start it at its size without shrinking it."""
         return self.call("worker_scale", count=count)
 
     def stop_workers(self, now: bool = False, wait: bool = True) -> dict:
@@ -231,7 +232,11 @@ class OpCalls:
     # -- settings --------------------------------------------------------------
 
     def config_get(self, key: str) -> Any:
-        return self.call("config_get", key=key)["value"]
+        return self.config_entry(key)["value"]
+
+    def config_entry(self, key: str) -> dict:
+        """{"key", "value"}, and "source" when the value in force is not the stored one."""
+        return self.call("config_get", key=key)
 
     def config_set(self, key: str, value: Any) -> Any:
         return self.call("config_set", key=key, value=value)["value"]

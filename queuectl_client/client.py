@@ -21,7 +21,7 @@ import select
 import socket
 from typing import Any
 
-from protocol.errors import ProtocolError
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
 from protocol.messages import request
 from protocol.paths import data_home, is_explicit, socket_path, system_socket_path
@@ -172,7 +172,15 @@ class Client(OpCalls):
         self._next_id += 1
         args = {k: v for k, v in args.items() if v is not None}
         try:
-            self._sock.sendall(pack_frame(request(op, args, request_id)))
+            frame = pack_frame(request(op, args, request_id))
+        except OverflowError:
+            # MessagePack carries integers of 64 bits; no op takes a larger one, so
+            # this is the answer the daemon would give if it could be asked.
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"{op}: a number is too large (at most 64 bits)"
+            ) from None
+        try:
+            self._sock.sendall(frame)
             response = self._receive()
         except (OSError, FrameError) as exc:
             # A daemon that refuses a connection (not authorized, too many

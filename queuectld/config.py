@@ -1,102 +1,184 @@
-"""Settings: names, defaults and parsers. Values persist in the store."""
+"""Settings: names, defaults, ranges and parsers. Values persist in the store.
+
+Every setting has a range: a value a daemon can be told to use must be one it
+can act on and answer with (msgpack packs integers of at most 64 bits, and a
+kill grace of 1e10 s is a hang, not a choice). The text forms are strict, so
+that what `config_set` accepts is what PROTOCOL.md 8.7 says: an integer is
+digits with an optional sign (`3.0` is not one), a float is decimal or
+exponent notation (`2`, `2.5`, `1e3`).
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+log = logging.getLogger("queuectld.config")
 
-def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(str(text).strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            raise ValueError(f"must be at most {maximum}")
-        return value
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
-    return parse
+# /bin/sh -c COMMAND gets the command as one argument, and Linux refuses an
+# argument longer than this (MAX_ARG_STRLEN), so no longer command could run.
+MAX_ARGUMENT_BYTES = 128 * 1024
 
 
-def _number(minimum: float, above: bool = False) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(str(text).strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("must be a finite number")
-        if value < minimum or (above and value == minimum):
-            raise ValueError(f"must be {'above' if above else 'at least'} {minimum:g}")
-        return value
-
-    return parse
+def _read_int(text: str) -> int:
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(f"expected a whole number, got {_clip(text)!r}")
+    if len(text) > 100:  # int() of thousands of digits raises its own puzzling error
+        raise ValueError(f"{_clip(text)} is out of range")
+    return int(text)
 
 
-def _text(text: str) -> str:
-    return str(text).strip()
+def _read_float(text: str) -> float:
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(f"expected a number, got {_clip(text)!r}")
+    return float(text)
+
+
+def _read_text(text: str) -> str:
+    return text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
+def _show(value: float) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:.0f}"
+    return _clip(f"{value:g}" if isinstance(value, float) else str(value))
 
 
 @dataclass(frozen=True)
 class Setting:
-    parse: Callable[[str], Any]
+    """One setting: how its text reads, the range it must fall in, its default.
+
+    For a string the range bounds its length in UTF-8 bytes.
+    """
+
+    read: Callable[[str], Any]
+    minimum: float
+    maximum: float
     default: Any
     help: str
 
+    @property
+    def range(self) -> str:
+        return f"{_show(self.minimum)} to {_show(self.maximum)}"
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if len(value.encode()) > self.maximum:
+                raise ValueError(f"must be at most {_show(self.maximum)} bytes long")
+            return value
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(f"{_show(value)} is out of range ({self.range})")
+        return value
+
+    def parse(self, text: str) -> Any:
+        """The value of a text form; ValueError says what is wrong with it."""
+        return self.check(self.read(str(text).strip()))
+
+
+def _int(minimum: int, maximum: int, default: int, help: str) -> Setting:
+    return Setting(_read_int, minimum, maximum, default, help)
+
+
+def _float(minimum: float, maximum: float, default: float, help: str) -> Setting:
+    return Setting(_read_float, minimum, maximum, default, help)
+
+
+DAY = 24 * 3600.0
+MIB = 1024 * 1024
+
+# Most workers a `workers` value may ask for; the fleet's own maximum, at most
+# this, is the daemon's (fleet/supervisor.py, `queuectld --max-workers`).
+WORKERS_CEILING = 10_000
 
 SETTINGS: dict[str, Setting] = {
-    "max-retries": Setting(_int(0), 3, "retries after the first attempt, for jobs that do not say"),
-    "backoff-base": Setting(_number(1.0), 2.0, "retry k waits backoff-base ** k seconds"),
-    "backoff-max": Setting(_number(0.0), 3600.0, "upper bound of one backoff wait, in seconds"),
-    "job-timeout": Setting(_number(0.0), 0.0, "default timeout of a job in seconds (0: none)"),
-    "kill-grace": Setting(_number(0.0), 5.0, "seconds between SIGTERM and SIGKILL of a job"),
-    "log-max-bytes": Setting(
-        _int(0), 10 * 1024 * 1024, "cap on one run's captured output (0: none)"
+    "max-retries": _int(0, 1000, 3, "retries after the first attempt, for jobs that do not say"),
+    "backoff-base": _float(1.0, 100.0, 2.0, "retry k waits backoff-base ** k seconds"),
+    "backoff-max": _float(0.0, 30 * DAY, 3600.0, "upper bound of one backoff wait, in seconds"),
+    # As long as a job spec's own timeout may be (protocol/messages.py).
+    "job-timeout": _float(0.0, 1e9, 0.0, "default timeout of a job in seconds (0: none)"),
+    "kill-grace": _float(0.0, 3600.0, 5.0, "seconds between SIGTERM and SIGKILL of a job"),
+    "log-max-bytes": _int(0, 1024**4, 10 * MIB, "cap on one run's captured output (0: none)"),
+    "workers": _int(0, WORKERS_CEILING, 1, "size of the worker fleet"),
+    "max-batch": _int(1, 1_000_000, 100_000, "most jobs in one enqueue request"),
+    "max-command-bytes": _int(1, MAX_ARGUMENT_BYTES, 128 * 1024, "longest accepted command"),
+    # The environment and the arguments of an exec share ARG_MAX, usually 2 MiB.
+    "max-env-bytes": _int(
+        1, 2 * MIB, 256 * 1024, "largest accepted environment of one job (and of its submitter)"
     ),
-    "workers": Setting(_int(0), 1, "size of the worker fleet"),
-    "max-batch": Setting(_int(1), 100_000, "most jobs in one enqueue request"),
-    "max-command-bytes": Setting(_int(1), 128 * 1024, "longest accepted command"),
-    "max-env-bytes": Setting(
-        _int(1), 256 * 1024, "largest accepted environment of one job (and of its submitter)"
+    # What clients can make the daemon keep (network/limits.py): each is a row
+    # or a waiting request that costs memory, store reads or polling.
+    "max-schedules": _int(1, 100_000, 1000, "most schedules kept"),
+    "max-queues": _int(1, 100_000, 1000, "most queues with settings of their own"),
+    "max-waits": _int(1, 100_000, 1000, "most wait requests waiting at once"),
+    "max-log-follows": _int(
+        1, 10_000, 64, "most logs requests with a wait (logs -f) waiting at once"
     ),
     # Limits on clients (see server.py): read when a connection opens.
-    "max-connections": Setting(_int(1), 256, "most client connections served at once"),
-    "max-frame-bytes": Setting(
-        _int(1024, 64 * 1024 * 1024), 8 * 1024 * 1024, "largest accepted request frame"
-    ),
-    "client-timeout": Setting(
-        _number(0.0, above=True),
-        60.0,
-        "seconds a client may take to send a request or to read an answer",
+    "max-connections": _int(1, 10_000, 256, "most client connections served at once"),
+    "max-frame-bytes": _int(1024, 64 * MIB, 8 * MIB, "largest accepted request frame"),
+    "client-timeout": _float(
+        0.1, DAY, 60.0, "seconds a client may take to send a request or to read an answer"
     ),
     # Retention (see retention.py): completed and canceled jobs only; the DLQ is kept.
-    "retention-age": Setting(
-        _number(0.0), 7 * 24 * 3600.0, "prune finished jobs older than this, in seconds (0: never)"
+    "retention-age": _float(
+        0.0, 3650 * DAY, 7 * DAY, "prune finished jobs older than this, in seconds (0: never)"
     ),
-    "retention-count": Setting(
-        _int(0), 100_000, "keep at most this many finished jobs, newest first (0: no limit)"
+    "retention-count": _int(
+        0, 10**9, 100_000, "keep at most this many finished jobs, newest first (0: no limit)"
     ),
     "on-finish": Setting(
-        _text, "", "shell command run after a job ends, for queues without their own (empty: none)"
+        _read_text,
+        0,
+        MAX_ARGUMENT_BYTES,
+        "",
+        "shell command run after a job ends, for queues without their own (empty: none)",
     ),
 }
 
 
+def check_hook(command: str) -> str:
+    """A queue's `on_finish` is bounded like the `on-finish` setting: both run as `sh -c`."""
+    return SETTINGS["on-finish"].check(command)
+
+
 class Config:
-    """Current values, parsed; the raw strings are what the store keeps."""
+    """Current values, parsed; the raw strings are what the store keeps.
+
+    `sources` says, for a setting whose value in force is not the one stored,
+    where the value in force came from (a daemon option, a default standing in
+    for a stored value this release refuses); `config_get` shows it.
+    """
 
     def __init__(self, stored: dict[str, str]):
         self.values: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
+        self.sources: dict[str, str] = {}
         for key, raw in stored.items():
-            if key in SETTINGS:
-                try:
-                    self.values[key] = SETTINGS[key].parse(raw)
-                except ValueError:
-                    pass  # a hand-edited bad value falls back to the default
+            if key not in SETTINGS:
+                continue
+            try:
+                self.values[key] = SETTINGS[key].parse(raw)
+            except ValueError as exc:
+                # Stored by an older release, or by hand: the daemon must still
+                # start and answer, so the default stands in, and says so.
+                self.sources[key] = "the default; the stored value is refused"
+                log.warning(
+                    "setting %s: stored value %.40r %s; using the default %s",
+                    key,
+                    raw,
+                    exc,
+                    SETTINGS[key].default,
+                    extra={"event": "config_refused", "key": key},
+                )
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -106,13 +188,12 @@ class Config:
         if key not in SETTINGS:
             raise KeyError(key)
         self.values[key] = value
+        self.sources.pop(key, None)
 
-    @staticmethod
-    def parse(key: str, raw: Any) -> Any:
-        """Validate one value; raise KeyError for an unknown key, ValueError for a bad value."""
-        if key not in SETTINGS:
-            raise KeyError(key)
-        return SETTINGS[key].parse(str(raw))
+    def override(self, key: str, value: Any, source: str) -> None:
+        """A value in force in this daemon only, not stored; `source` says why."""
+        self.values[key] = value
+        self.sources[key] = source
 
     def backoff(self, failures: int) -> float:
         """Wait before retry number `failures` (1-based)."""
@@ -121,3 +202,39 @@ class Config:
         except OverflowError:
             wait = float("inf")
         return min(wait, self["backoff-max"])
+
+
+def settle_in_force(
+    config: Config,
+    workers_override: int | None,
+    maximum: int,
+    connection_room: tuple[int, int] | None,
+) -> None:
+    """`--workers` wins over the stored size, and neither may pass the fleet
+    maximum: a size stored before there was one is cut down to it, once per
+    start, with a warning, rather than forking workers until memory runs out.
+    Connections are cut down likewise to what the open-file limit allows (`connection_room`:
+    the limit and the connections it leaves room for)."""
+    if workers_override is not None and workers_override != config["workers"]:
+        config.override("workers", workers_override, "--workers")
+    if config["workers"] > maximum:
+        log.warning(
+            "the stored fleet size %d is more than the fleet maximum %d; starting %d "
+            "(queuectld --max-workers raises the maximum)",
+            config["workers"],
+            maximum,
+            maximum,
+            extra={"event": "workers_clamped", "stored": config["workers"], "max": maximum},
+        )
+        config.override("workers", maximum, "the fleet maximum; the stored value is larger")
+    room = connection_room
+    if room is not None and config["max-connections"] > room[1]:
+        log.warning(
+            "max-connections %d is more than the open-file limit (%d) leaves room for; "
+            "serving at most %d connections",
+            config["max-connections"],
+            room[0],
+            room[1],
+            extra={"event": "connections_clamped", "files": room[0], "max": room[1]},
+        )
+        config.override("max-connections", room[1], "the open-file limit (ulimit -n)")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from queuectld import __version__
-from queuectld.config import Config
+from queuectld.config import Config, settle_in_force
 from queuectld.engine.dispatcher import Dispatcher
 from queuectld.engine.events import JobEvents
 from queuectld.engine.hooks import Hooks
@@ -32,6 +32,7 @@ from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_h
 from queuectld.network.handlers import Handlers
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.handlers.fleet import DRAINING_KEY
+from queuectld.network.limits import connection_room
 from queuectld.network.listeners import Listeners
 from queuectld.network.peers import UnixAccess
 from queuectld.network.server import Server
@@ -57,8 +58,10 @@ class Daemon:
         allow_root: bool = False,
         clock: Clock | None = None,
         metrics_address: tuple[str, int] | None = None,
+        max_workers: int | None = None,
     ):
         self.home = home
+        self.max_workers = max_workers
         self.clock = clock or Clock()
         self.socket_path = socket_path
         self.workers_override = workers
@@ -120,7 +123,17 @@ class Daemon:
         self.config = Config(stored)
         self.events = JobEvents()
         self.supervisor = Supervisor(
-            loop, self._on_worker_message, self._on_worker_exit, self._on_worker_idle
+            loop,
+            self._on_worker_message,
+            self._on_worker_exit,
+            self._on_worker_idle,
+            max_workers=self.max_workers,
+        )
+        settle_in_force(
+            self.config,
+            self.workers_override,
+            self.supervisor.max_workers,
+            connection_room(self.config["workers"]),
         )
         self.dispatcher = Dispatcher(
             loop,
@@ -184,9 +197,7 @@ class Daemon:
         self.retention.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        target = self.workers_override
-        if target is None:
-            target = self.config["workers"]
+        target = self.config["workers"]
         self.supervisor.scale(target)
         self.dispatcher.kick()
         self.scheduler.wake()  # fires what came due while no daemon ran, then sleeps

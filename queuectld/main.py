@@ -40,6 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="start with this many workers instead of the stored target",
     )
     parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most workers the fleet may have (default: 8 per CPU core, at least 16)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=LEVELS,
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     configure(args.log_level, args.log_format)
     from queuectld.daemon import Daemon
     from queuectld.engine.schedules import Clock
+    from queuectld.fleet.supervisor import fleet_size_error
     from queuectld.home import StartupError
 
     home = data_home(args.home)
@@ -97,9 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         print(f"queuectld: --clock: {exc}", file=sys.stderr)
         sys.exit(2)
+    max_workers = _max_workers(args)
     if args.workers is not None and args.workers < 0:
-        print("queuectld: --workers must be 0 or more", file=sys.stderr)
-        sys.exit(2)
+        _fail(args, "--workers must be 0 or more", 2)
+    if args.workers is not None and (error := fleet_size_error(args.workers, max_workers)):
+        _fail(args, f"--workers: {error}", 2)
     metrics_address = None
     if args.metrics is not None:
         from queuectld.telemetry.metrics import parse_address
@@ -118,11 +128,23 @@ def main(argv: list[str] | None = None) -> None:
             allow_root=args.allow_root,
             clock=clock,
             metrics_address=metrics_address,
+            max_workers=max_workers,
         ).run()
     except StartupError as exc:
         _fail(args, str(exc), 1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _max_workers(args: argparse.Namespace) -> int:
+    from queuectld.config import WORKERS_CEILING
+    from queuectld.fleet.supervisor import default_max_workers
+
+    if args.max_workers is None:
+        return default_max_workers()
+    if not 1 <= args.max_workers <= WORKERS_CEILING:
+        _fail(args, f"--max-workers must be 1 to {WORKERS_CEILING}", 2)
+    return args.max_workers
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> None:

@@ -128,32 +128,26 @@ def _accepts(key: str, value) -> bool:
     return True
 
 
-@pytest.mark.parametrize("key", sorted(k for k, s in SETTINGS.items() if s.default != ""))
+@pytest.mark.parametrize("key", sorted(SETTINGS))
 def test_setting_range_matches(key):
+    setting = SETTINGS[key]
     meaning = _settings_rows()[key]["meaning"]
-    step = 1 if isinstance(SETTINGS[key].default, int) else 0.001
-    between = re.search(r"\((-?[\d.]+) to (-?[\d.]+)\)", meaning)
-    bound = re.search(r"\((>=|>) (-?[\d.]+)\)", meaning)
-    assert between or bound, f"{key}: PROTOCOL.md 7.1 gives no range such as (>= 0)"
-    if between:
-        low, high = (float(between.group(1)), float(between.group(2)))
-        if step == 1:
-            low, high = int(low), int(high)
-        assert _accepts(key, low), f"{key}: refuses {low}, documented as {low} to {high}"
-        assert _accepts(key, high), f"{key}: refuses {high}, documented as {low} to {high}"
-        assert not _accepts(key, low - step), f"{key}: accepts below {low}"
-        assert not _accepts(key, high + step), f"{key}: accepts above {high}"
-    else:
-        limit = float(bound.group(2))
-        if step == 1:
-            limit = int(limit)
-        if bound.group(1) == ">=":
-            assert _accepts(key, limit), f"{key}: refuses {limit}, documented as >= {limit}"
-        else:
-            assert not _accepts(key, limit), f"{key}: accepts {limit}, documented as > {limit}"
-            assert _accepts(key, limit + step), f"{key}: refuses just above {limit}"
-        assert not _accepts(key, limit - step), f"{key}: accepts below {limit}"
-        assert _accepts(key, 10**12), f"{key}: has a maximum that PROTOCOL.md 7.1 does not give"
+    if isinstance(setting.default, str):
+        longest = re.search(r"\(at most (\d+) bytes\)", meaning)
+        assert longest, f"{key}: PROTOCOL.md 7.1 gives no length such as (at most 100 bytes)"
+        assert int(longest.group(1)) == setting.maximum, f"{key}: another length in config.py"
+        return
+    between = re.search(r"\((-?[\d.]+) to (-?[\d.]+)[),:]", meaning)
+    assert between, f"{key}: PROTOCOL.md 7.1 gives no range such as (0 to 100)"
+    step = 1 if isinstance(setting.default, int) else 0.001
+    low, high = (float(between.group(1)), float(between.group(2)))
+    if step == 1:
+        low, high = int(low), int(high)
+    assert (low, high) == (setting.minimum, setting.maximum), f"{key}: another range in config.py"
+    assert _accepts(key, low), f"{key}: refuses {low}, documented as {low} to {high}"
+    assert _accepts(key, high), f"{key}: refuses {high}, documented as {low} to {high}"
+    assert not _accepts(key, low - step), f"{key}: accepts below {low}"
+    assert not _accepts(key, high + step), f"{key}: accepts above {high}"
 
 
 # -- job spec (PROTOCOL.md 6.1, protocol/messages.py) ---------------------------

@@ -50,6 +50,8 @@ def status(
         f"workers: {workers['alive']} alive (target {workers['target']}), "
         f"{workers['busy']} busy, {workers['idle']} idle"
     )
+    if workers.get("halted"):
+        click.echo(f"         halted: {workers['halted']}")
     if workers.get("draining"):
         click.echo("         draining: no new job starts until `queuectl worker resume`")
     for running in workers["running"]:
@@ -70,20 +72,22 @@ def worker() -> None:
     "--count",
     "-n",
     type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Number of workers (the fleet grows or shrinks to it).",
+    default=None,
+    help="Number of workers (the fleet grows or shrinks to it). Default: keep the "
+    "current size, or start a stopped fleet at its saved size (1 if none).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_settings
-def start(settings: Settings, count: int, as_json: bool) -> None:
+def start(settings: Settings, count: int | None, as_json: bool) -> None:
     """Set the fleet to COUNT workers; the size survives daemon restarts.
 
-    Shrinking is graceful: surplus workers finish their job first.
+    Shrinking is graceful: surplus workers finish their job first. Without
+    --count the fleet is never shrunk; a halted fleet tries again.
 
     \b
-    Example:
+    Examples:
       queuectl worker start --count 3
+      queuectl worker start
     """
     result = settings.client().scale_workers(count)
     if as_json:

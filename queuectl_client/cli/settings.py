@@ -29,14 +29,16 @@ def config_get(settings: Settings, key: str, as_json: bool) -> None:
     Example:
       queuectl config get max-retries
     """
-    value = settings.client().config_get(key)
+    entry = settings.client().config_entry(key)
     if as_json:
-        print_json({"key": key, "value": value})
+        print_json(entry)
         return
-    click.echo(_show(value))
+    click.echo(_show_entry(entry))
 
 
-@config.command("set")
+# A negative value (`config set max-retries -3`) is a value, not an option; the
+# daemon's range check then says what is wrong with it.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key", shell_complete=complete_setting_keys)
 @click.argument("value")
 @click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "value": ...}.')
@@ -70,10 +72,15 @@ def config_list(settings: Settings, as_json: bool) -> None:
         print_json(items)
         return
     rows = [
-        (key, _show(item["value"]), _show(item["default"]), item["help"])
+        (key, _show_entry(item), _show(item["default"]), item["help"])
         for key, item in items.items()
     ]
     click.echo(table(("KEY", "VALUE", "DEFAULT", "MEANING"), rows))
+
+
+def _show_entry(entry: dict) -> str:
+    source = entry.get("source")
+    return _show(entry["value"]) + (f" (from {source})" if source else "")
 
 
 def _show(value: object) -> str:

@@ -28,6 +28,31 @@ log = logging.getLogger("queuectld.supervisor")
 REAP_CHECK_SECONDS = 0.05
 REAP_GIVE_UP_SECONDS = 5.0
 
+# A worker that dies before it is ready cannot have been killed by a job: the
+# interpreter or the installation is broken, and respawning it only spins. This
+# many of them in a row halt the fleet until it is scaled or the daemon restarts.
+HALT_AFTER_BOOT_FAILURES = 5
+
+# Fleet maximum unless `queuectld --max-workers` says otherwise: a worker is a
+# Python process (some 20 MB), and more of them than a few per core only queue
+# for the CPU; the floor keeps small machines useful for jobs that mostly wait.
+WORKERS_PER_CORE = 8
+MIN_MAX_WORKERS = 16
+
+
+def default_max_workers() -> int:
+    return max(MIN_MAX_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
+
+
+def fleet_size_error(count: int, maximum: int) -> str | None:
+    """Why a fleet of `count` workers is refused, or None when it is not."""
+    if count <= maximum:
+        return None
+    return (
+        f"{count} workers is more than the fleet maximum of {maximum} "
+        f"(raise it with queuectld --max-workers)"
+    )
+
 
 @dataclass(eq=False)
 class Worker:
@@ -58,8 +83,10 @@ class Supervisor:
         on_message: Callable[[Worker, dict], None],
         on_exit: Callable[[Worker, int | None], None],
         on_idle: Callable[[], None],
+        max_workers: int | None = None,
     ):
         self.loop = loop
+        self.max_workers = max_workers or default_max_workers()
         self.on_message = on_message
         self.on_exit = on_exit
         self.on_idle = on_idle
@@ -67,21 +94,28 @@ class Supervisor:
         self.workers: dict[int, Worker] = {}
         self.stopping = False
         self._next_id = 1
+        self.boot_failures = 0  # workers in a row that died before they were ready
+        self.halted: str | None = None  # why the fleet stopped respawning
         self._emptied: asyncio.Event = asyncio.Event()
         self._emptied.set()
 
     # -- the fleet against its target --------------------------------------
 
     def scale(self, count: int) -> None:
-        self.target = count
+        """Aim at `count` workers (callers refuse more than `max_workers`; this
+        caps as a last defence). A halted fleet tries again."""
+        self.target = min(count, self.max_workers)
+        self.halted = None
+        self.boot_failures = 0
         self.maintain()
 
     def maintain(self) -> None:
         active = [w for w in self.workers.values() if not w.retiring]
         if self.stopping:
             return
-        for _ in range(self.target - len(active)):
-            self.spawn_worker()
+        if self.halted is None:
+            for _ in range(self.target - len(active)):
+                self.spawn_worker()
         surplus = len(active) - self.target
         if surplus > 0:
             # Retire idle workers first; busy ones finish their job, then exit.
@@ -192,6 +226,7 @@ class Supervisor:
             kind = message.get("t")
             if kind == messages.READY:
                 worker.ready = True
+                self.boot_failures = 0
                 self.on_idle()
             else:
                 self.on_message(worker, message)
@@ -227,10 +262,27 @@ class Supervisor:
                 describe_exit(status),
                 extra={"event": "worker_died", **fields},
             )
+        if not worker.ready and not worker.retiring:
+            self._boot_failed(describe_exit(status))
         self.on_exit(worker, status)
         if not self.workers:
             self._emptied.set()
         self.maintain()
+
+    def _boot_failed(self, how: str) -> None:
+        self.boot_failures += 1
+        if self.halted is not None or self.boot_failures < HALT_AFTER_BOOT_FAILURES:
+            return
+        self.halted = (
+            f"{self.boot_failures} workers in a row died before they were ready "
+            f"(the last: {how}); not starting more until the fleet is scaled "
+            f"or the daemon restarts"
+        )
+        log.error(
+            "fleet halted: %s",
+            self.halted,
+            extra={"event": "fleet_halted", "failures": self.boot_failures, "status": how},
+        )
 
     def _kill_process(self, worker: Worker) -> None:
         try:

@@ -1,15 +1,69 @@
-"""Size limits on what a client submits, shared by enqueue and schedules.
+"""Limits on what a client submits or makes the daemon keep, shared by the handlers.
 
-Each check raises a `too_large` ProtocolError naming the setting to raise,
-and environments lose the connection's private variables first, so a token
+Each check raises a ProtocolError naming the setting to raise: `too_large`
+for a size or a count, `unavailable` for requests held open at once (those
+pass). Environments lose the connection's private variables first, so a token
 neither counts against the limit nor reaches a job. The limits are passed as
 numbers, read from the settings once per request by the caller.
 """
 
 from __future__ import annotations
 
+import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.network.runas import public_environ
+
+# Files a daemon keeps open besides its connections and its workers' sockets:
+# the store and its journal, the lock, listening sockets, log files, hooks.
+FILES_KEPT_BACK = 64
+
+
+def connection_room(workers: int) -> tuple[int, int] | None:
+    """(open-file limit, most connections it leaves room for); None if unlimited.
+
+    A connection beyond it would not be refused cleanly: accept() fails, and so
+    does the next worker, log file or store journal the daemon opens.
+    """
+    files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if files == resource.RLIM_INFINITY:
+        return None
+    return files, max(1, files - FILES_KEPT_BACK - workers)
+
+
+def check_count(op: str, count: int, maximum: int, what: str, setting: str) -> None:
+    """Refuse one more of `count` things when there are `maximum` already."""
+    if count >= maximum:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"{op}: there are already {count} {what} ({setting} is {maximum})",
+        )
+
+
+class Waiting:
+    """Requests of one kind that hold the daemon's attention while they wait
+    (a timer, a subscription, a file polled five times a second)."""
+
+    def __init__(self, what: str, setting: str):
+        self.what = what
+        self.setting = setting
+        self.count = 0
+
+    @contextmanager
+    def slot(self, maximum: int) -> Iterator[None]:
+        if self.count >= maximum:
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                f"{self.count} {self.what} are waiting already ({self.setting} is "
+                f"{maximum}); try again later",
+            )
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
 
 
 def environment_bytes(environ: dict[str, str]) -> int:

@@ -12,8 +12,13 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JOB_STATES
 from protocol.times import to_iso
 from queuectld import __version__
+from queuectld.config import SETTINGS
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.handlers.settings import refuse_while_stopping, set_config
+from queuectld.network.handlers.settings import (
+    check_fleet_size,
+    refuse_while_stopping,
+    set_config,
+)
 from queuectld.network.handlers.status_detail import extend_status
 from queuectld.store import Store
 
@@ -56,8 +61,11 @@ async def worker_resume(ctx: HandlerContext, args: dict) -> dict:
 
 
 async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
-    count = args["count"]
+    count = args.get("count")
     refuse_while_stopping(ctx)
+    if count is None:
+        count = await _size_to_start(ctx)
+    check_fleet_size(ctx, count)
     if ctx.dispatcher.draining:
         await set_draining(ctx, False)  # `worker start` also ends a drain
     await ctx.dispatcher.change_rules(
@@ -66,6 +74,19 @@ async def worker_scale(ctx: HandlerContext, args: dict) -> dict:
         kick=False,  # new workers ask for jobs once they are ready
     )
     return {"target": count}
+
+
+async def _size_to_start(ctx: HandlerContext) -> int:
+    """`worker start` without a count never shrinks the fleet: it keeps the current
+    size, and starts a stopped fleet at its stored size, or at the default."""
+    if ctx.supervisor.target > 0:
+        return ctx.supervisor.target
+    stored = (await ctx.runner.call(Store.config_items)).get("workers")
+    try:
+        count = SETTINGS["workers"].parse(stored) if stored is not None else 0
+    except ValueError:
+        count = 0
+    return min(count, ctx.supervisor.max_workers) or SETTINGS["workers"].default
 
 
 async def worker_stop(ctx: HandlerContext, args: dict) -> dict:
@@ -100,6 +121,8 @@ async def status(ctx: HandlerContext, args: dict) -> dict:
             "busy": busy,
             "idle": sum(1 for w in workers if w.idle),
             "draining": ctx.dispatcher.draining,
+            "max": supervisor.max_workers,
+            "halted": supervisor.halted,
             "running": [
                 {
                     "worker": w.id,

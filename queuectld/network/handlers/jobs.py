@@ -4,6 +4,7 @@ retry, edit, purge."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -18,7 +19,12 @@ from queuectld.engine.dispatcher import CANCELED_BY_USER
 from queuectld.engine.jobspec import new_job
 from queuectld.engine.retention import remove_files
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.limits import check_command, job_environment, submitter_environment
+from queuectld.network.limits import (
+    Waiting,
+    check_command,
+    job_environment,
+    submitter_environment,
+)
 from queuectld.network.peers import CURRENT_PEER
 from queuectld.network.records import job_record
 from queuectld.network.runas import run_identity
@@ -32,6 +38,8 @@ MAX_PAGE = 10_000
 # whose client has gone away must not hold a task forever.
 MAX_WAIT = 60.0
 LOG_CHUNK = 256 * 1024
+WAITS = Waiting("wait requests", "max-waits")
+LOG_FOLLOWS = Waiting("logs requests with a wait", "max-log-follows")
 PURGE_CHUNK = 5000
 
 
@@ -178,6 +186,13 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
 
 async def wait(ctx: HandlerContext, args: dict) -> dict:
     ids = list(dict.fromkeys(args["ids"]))
+    # Each id is a subscription and a store read, all in one store call: as many
+    # as one enqueue may add, no more.
+    if len(ids) > ctx.config["max-batch"]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"wait: {len(ids)} jobs exceed max-batch {ctx.config['max-batch']}",
+        )
     events = ctx.events
     # Subscribe before reading states so a job finishing in between is not missed.
     waiters = {job_id: events.subscribe(job_id) for job_id in ids}
@@ -190,7 +205,8 @@ async def wait(ctx: HandlerContext, args: dict) -> dict:
         if pending:
             timeout = args.get("timeout")
             timeout = MAX_WAIT if timeout is None else min(timeout, MAX_WAIT)
-            await asyncio.wait(pending, timeout=timeout)
+            with WAITS.slot(ctx.config["max-waits"]):
+                await asyncio.wait(pending, timeout=timeout)
         states = await ctx.runner.call(_states_of, ids)
     finally:
         for job_id, waiter in waiters.items():
@@ -209,29 +225,34 @@ async def logs(ctx: HandlerContext, args: dict) -> dict:
     limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
     deadline = time.monotonic() + min(args.get("wait") or 0, 30)
     settle_until = time.monotonic() + 1.0
-    while True:
-        _, run, state, path = await ctx.runner.call(Store.job_log_path, job_id, args.get("run"))
-        active = ctx.dispatcher.active.get(job_id)
-        if state == "processing" and active is None and time.monotonic() < settle_until:
-            # The run ended (or was just claimed) while we read the store: its final
-            # log path is still being written. Answering now would tell a follower
-            # the run is over before it has read the last of the output.
-            await asyncio.sleep(0.01)
-            continue
-        running = active is not None and active.job.run == run
-        if running:
-            path = active.log_path
-        data = _read_chunk(path, offset, limit)
-        if data or not running or time.monotonic() >= deadline:
-            return {
-                "run": run,
-                "state": state,
-                "running": running,
-                "data": data,
-                "offset": offset + len(data),
-            }
-        # Following a live job: its log grows in a file only the worker writes.
-        await asyncio.sleep(0.2)
+    with contextlib.ExitStack() as follow:
+        following = False  # only a request that waits for output takes a slot
+        while True:
+            _, run, state, path = await ctx.runner.call(Store.job_log_path, job_id, args.get("run"))
+            active = ctx.dispatcher.active.get(job_id)
+            if state == "processing" and active is None and time.monotonic() < settle_until:
+                # The run ended (or was just claimed) while we read the store: its final
+                # log path is still being written. Answering now would tell a follower
+                # the run is over before it has read the last of the output.
+                await asyncio.sleep(0.01)
+                continue
+            running = active is not None and active.job.run == run
+            if running:
+                path = active.log_path
+            data = _read_chunk(path, offset, limit)
+            if data or not running or time.monotonic() >= deadline:
+                return {
+                    "run": run,
+                    "state": state,
+                    "running": running,
+                    "data": data,
+                    "offset": offset + len(data),
+                }
+            # Following a live job: its log grows in a file only the worker writes.
+            if not following:
+                follow.enter_context(LOG_FOLLOWS.slot(ctx.config["max-log-follows"]))
+                following = True
+            await asyncio.sleep(0.2)
 
 
 def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:

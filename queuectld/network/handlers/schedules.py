@@ -19,7 +19,12 @@ from queuectld.engine.schedules import (
     next_fire,
 )
 from queuectld.network.handlers.context import HandlerContext
-from queuectld.network.limits import check_command, job_environment, submitter_environment
+from queuectld.network.limits import (
+    check_command,
+    check_count,
+    job_environment,
+    submitter_environment,
+)
 from queuectld.network.peers import CURRENT_PEER
 from queuectld.network.runas import run_identity
 from queuectld.store import Store
@@ -73,9 +78,19 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
     )
     # Its jobs run as whoever added it, as enqueued jobs do (see runas.py).
     schedule.run_uid, schedule.run_gid = run_identity(CURRENT_PEER.get(), ctx.allow_root)
-    await ctx.runner.call(Store.add_schedule, schedule, bool(args.get("replace")))
+    await ctx.runner.call(
+        _add_schedule, schedule, bool(args.get("replace")), ctx.config["max-schedules"]
+    )
     ctx.scheduler.wake()
     return _record(schedule)
+
+
+def _add_schedule(store: Store, schedule: Schedule, replace: bool, maximum: int) -> None:
+    # Counted in the store call that adds it, so concurrent adds cannot pass the limit.
+    names = {s.name for s in store.get_schedules()}
+    if schedule.name not in names:
+        check_count("schedule_add", len(names), maximum, "schedules", "max-schedules")
+    store.add_schedule(schedule, replace)
 
 
 async def schedule_list(ctx: HandlerContext, args: dict) -> dict:

@@ -6,18 +6,29 @@ import logging
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.config import SETTINGS, Config
+from queuectld.config import SETTINGS
+from queuectld.fleet.supervisor import fleet_size_error
 from queuectld.network.handlers.context import HandlerContext
+from queuectld.network.limits import connection_room
 from queuectld.store import Store
 
 log = logging.getLogger("queuectld.config")
+
+
+def _entry(ctx: HandlerContext, key: str) -> dict:
+    """The value in force, and where it came from when that is not the stored value."""
+    entry = {"value": ctx.config[key]}
+    source = ctx.config.sources.get(key)
+    if source is not None:
+        entry["source"] = source
+    return entry
 
 
 async def config_get(ctx: HandlerContext, args: dict) -> dict:
     key = args["key"]
     if key not in SETTINGS:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown setting {key!r}")
-    return {"key": key, "value": ctx.config[key]}
+    return {"key": key, **_entry(ctx, key)}
 
 
 async def config_set(ctx: HandlerContext, args: dict) -> dict:
@@ -34,11 +45,7 @@ async def config_set(ctx: HandlerContext, args: dict) -> dict:
 
 async def config_list(ctx: HandlerContext, args: dict) -> dict:
     return {
-        key: {
-            "value": ctx.config[key],
-            "default": setting.default,
-            "help": setting.help,
-        }
+        key: {**_entry(ctx, key), "default": setting.default, "help": setting.help}
         for key, setting in SETTINGS.items()
     }
 
@@ -48,15 +55,45 @@ def refuse_while_stopping(ctx: HandlerContext) -> None:
         raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the daemon is shutting down")
 
 
-async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
-    try:
-        parsed = Config.parse(key, value)
-    except KeyError:
+def check_fleet_size(ctx: HandlerContext, count: int) -> None:
+    """Every way of sizing the fleet (worker_scale, config_set of workers) passes here."""
+    error = fleet_size_error(count, ctx.supervisor.max_workers)
+    if error is not None:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"workers: {error}")
+
+
+def check_connection_room(ctx: HandlerContext, count: int) -> None:
+    room = connection_room(ctx.supervisor.target)
+    if room is not None and count > room[1]:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"max-connections: {count} is more than the open-file limit leaves room for "
+            f"(ulimit -n is {room[0]}: at most {room[1]} connections)",
+        )
+
+
+# Limits of what this daemon can do, checked before the setting's own range:
+# they are the ones a user can act on.
+_IN_FORCE_CHECKS = {"workers": check_fleet_size, "max-connections": check_connection_room}
+
+
+def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
+    setting = SETTINGS.get(key)
+    if setting is None:
         raise ProtocolError(
             ErrorCode.NOT_FOUND, f"unknown setting {key!r} (settings: {', '.join(SETTINGS)})"
-        ) from None
+        )
+    try:
+        parsed = setting.read(str(value).strip())
+        if key in _IN_FORCE_CHECKS:
+            _IN_FORCE_CHECKS[key](ctx, parsed)
+        return setting.check(parsed)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{key}: {exc}") from None
+
+
+async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
+    parsed = parse_setting(ctx, key, value)
     await ctx.runner.call(Store.set_config, key, str(parsed))
     ctx.config.set(key, parsed)
     log.info(
