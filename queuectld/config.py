@@ -208,13 +208,14 @@ def settle_in_force(
     config: Config,
     workers_override: int | None,
     maximum: int,
-    connection_room: tuple[int, int] | None,
+    connection_room: Callable[[int], tuple[int, int] | None],
 ) -> None:
     """`--workers` wins over the stored size, and neither may pass the fleet
     maximum: a size stored before there was one is cut down to it, once per
     start, with a warning, rather than forking workers until memory runs out.
-    Connections are cut down likewise to what the open-file limit allows (`connection_room`:
-    the limit and the connections it leaves room for)."""
+    Connections are cut down likewise to what the open-file limit allows with that
+    many workers (`connection_room(workers)`: the limit, and the connections it
+    leaves room for)."""
     if workers_override is not None and workers_override != config["workers"]:
         config.override("workers", workers_override, "--workers")
     if config["workers"] > maximum:
@@ -227,7 +228,7 @@ def settle_in_force(
             extra={"event": "workers_clamped", "stored": config["workers"], "max": maximum},
         )
         config.override("workers", maximum, "the fleet maximum; the stored value is larger")
-    room = connection_room
+    room = connection_room(config["workers"])
     if room is not None and config["max-connections"] > room[1]:
         log.warning(
             "max-connections %d is more than the open-file limit (%d) leaves room for; "

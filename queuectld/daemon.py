@@ -133,7 +133,7 @@ class Daemon:
             self.config,
             self.workers_override,
             self.supervisor.max_workers,
-            connection_room(self.config["workers"]),
+            connection_room,
         )
         self.dispatcher = Dispatcher(
             loop,
