@@ -38,7 +38,7 @@ JOB_SPEC_FIELDS: dict[str, Field] = {
     "delay": Field("number", minimum=0, maximum=MAX_SECONDS),
     "timeout": Field("number", minimum=0, maximum=MAX_SECONDS),
     "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
-    "env": Field("str_map"),
+    "env": Field("str_map", environment=True),
     "after": Field("str_list"),
     "unique_key": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
 }

@@ -22,8 +22,8 @@ SESSION = {
 JOBS = {
     "enqueue": {
         "jobs": Field("list", required=True, nonempty=True),
-        "cwd": Field("str"),
-        "environ": Field("str_map"),
+        "cwd": Field("str", absolute=True),
+        "environ": Field("str_map", environment=True),
         "on_duplicate": Field("str"),
     },
     "get_job": {"id": Field("str", required=True)},
@@ -95,8 +95,8 @@ SCHEDULES = {
         "catch_up": Field("str"),
         "job": Field("map", required=True),
         "replace": Field("bool"),
-        "cwd": Field("str"),
-        "environ": Field("str_map"),
+        "cwd": Field("str", absolute=True),
+        "environ": Field("str_map", environment=True),
     },
     "schedule_list": {},
     "schedule_remove": _NAME,
