@@ -129,14 +129,17 @@ class JobRun:
         read_fd, write_fd = os.pipe()
         try:
             child = spawn(spec, write_fd)
-        except (OSError, subprocess.SubprocessError) as exc:
+        except Exception as exc:
+            # Whatever keeps a job from starting (a directory gone, a user that
+            # cannot be switched to, a value exec refuses) is this job's failure,
+            # said in its error; a worker dying of it would say only that it died.
             os.close(read_fd)
             os.close(write_fd)
             self.channel.send(
                 {
                     "t": "done",
                     "outcome": "spawn_error",
-                    "error": _spawn_error(exc, spec["cwd"]),
+                    "error": f"cannot start: {str(exc) or type(exc).__name__}",
                     "exit_code": None,
                     "signal": None,
                     "log": None,
@@ -344,12 +347,6 @@ def _identity(uid: int | None, gid: int | None) -> dict:
     except KeyError:
         groups = [gid]  # a uid without a passwd entry: its own group only
     return {"user": uid, "group": gid, "extra_groups": groups}
-
-
-def _spawn_error(exc: Exception, cwd: str) -> str:
-    if not os.path.isdir(cwd):
-        return f"cannot start: working directory {cwd} does not exist"
-    return f"cannot start: {getattr(exc, 'strerror', None) or exc}"
 
 
 def serve(channel: Channel) -> None:
