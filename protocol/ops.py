@@ -13,6 +13,9 @@ _NAME = {"name": Field("str", required=True, nonempty=True, max_bytes=MAX_NAME_B
 _PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
 
 ON_DUPLICATE = ("ignore", "error")
+# Far beyond any real expression or IANA zone name; an error message quotes them.
+MAX_CRON_BYTES = 1024
+MAX_TZ_BYTES = 64
 
 SESSION = {
     "hello": {"client": Field("str"), "protocol": Field("int"), "token": Field("str")},
@@ -90,8 +93,8 @@ QUEUES = {
 SCHEDULES = {
     "schedule_add": {
         **_NAME,
-        "cron": Field("str", required=True, nonempty=True),
-        "tz": Field("str", nonempty=True),
+        "cron": Field("str", required=True, nonempty=True, max_bytes=MAX_CRON_BYTES),
+        "tz": Field("str", nonempty=True, max_bytes=MAX_TZ_BYTES),
         "catch_up": Field("str"),
         "job": Field("map", required=True),
         "replace": Field("bool"),
