@@ -8,16 +8,38 @@ import sys
 import time
 from pathlib import Path
 
+from protocol.paths import SOCKET_NAME
+
 DAEMON_LOG = "queuectld.log"
 
 
 def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int:
-    """Spawn `queuectld` detached from this process; return its pid once it listens."""
+    """Spawn `queuectld` detached from this process; return its pid once it listens.
+
+    Every failure is a DaemonUnreachable that says first that nothing listens on
+    `socket_path`, then why no daemon could be started there.
+    """
     from queuectl_client.client import DaemonUnreachable
 
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    default_socket = home / SOCKET_NAME
+    if socket_path != default_socket and _answers(default_socket):
+        # The home has its daemon: one started for another socket would only be
+        # refused the home. The socket named is the mistake.
+        raise DaemonUnreachable(
+            f"nothing listens on {socket_path}; the daemon of {home} listens on {default_socket}"
+        )
+    cannot = f"nothing listens on {socket_path}, and queuectld cannot be started for {home}"
     log_path = home / DAEMON_LOG
-    with open(log_path, "ab") as log:
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DaemonUnreachable(f"{cannot}: cannot create it ({exc.strerror or exc})") from None
+    try:
+        log = open(log_path, "ab")  # noqa: SIM115 - closed right after the spawn
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise DaemonUnreachable(f"{cannot}: cannot write {log_path} ({reason})") from None
+    with log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "queuectld", "--home", str(home), "--socket", str(socket_path)],
             stdin=subprocess.DEVNULL,
@@ -36,9 +58,7 @@ def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int:
             if _answers(socket_path):
                 return proc.pid
             if proc.returncode != 0 and not _wait_for(socket_path, deadline):
-                raise DaemonUnreachable(
-                    f"could not start queuectld: {_last_line(log_path)} (see {log_path})"
-                )
+                raise DaemonUnreachable(f"{cannot}: {_last_line(log_path)} (see {log_path})")
         time.sleep(0.02)
     raise DaemonUnreachable(f"queuectld did not start listening on {socket_path} in {timeout:g} s")
 
@@ -68,4 +88,6 @@ def _last_line(path: Path) -> str:
         lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return "no log"
-    return lines[-1] if lines else "no output"
+    if not lines:
+        return "no output"
+    return lines[-1].removeprefix("queuectld: ")
