@@ -7,7 +7,7 @@ The spec is the prose form of this module and must change with it.
 
 from __future__ import annotations
 
-from protocol.schema import MAX_NAME_BYTES, Field
+from protocol.schema import MAX_NAME_BYTES, MAX_SECONDS, Field
 
 _NAME = {"name": Field("str", required=True, nonempty=True, max_bytes=MAX_NAME_BYTES)}
 _PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
@@ -48,8 +48,8 @@ JOBS = {
         "id": Field("str", required=True),
         "command": Field("str", nonempty=True),
         "priority": Field("int"),
-        "run_at": Field("str", nonempty=True),
-        "delay": Field("number", minimum=0),
+        "run_at": Field("str", nonempty=True, max_bytes=64),
+        "delay": Field("number", minimum=0, maximum=MAX_SECONDS),
         "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     },
     "purge": {

@@ -19,6 +19,8 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # Longest job id, queue name, unique key or schedule name, in UTF-8 bytes.
 MAX_NAME_BYTES = 256
+# About 31 years: beyond it a delay or timeout is a mistake (and not a date).
+MAX_SECONDS = 1e9
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.schema import INT64_MAX
 
-def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+
+def _int(minimum: int, maximum: int = INT64_MAX) -> Callable[[str], int]:
+    # Without a maximum of its own, a whole number is one the store and the
+    # protocol can carry: a larger max-retries would make every enqueue fail.
     def parse(text: str) -> int:
         try:
             value = int(str(text).strip())
@@ -15,7 +19,7 @@ def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
             raise ValueError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise ValueError(f"must be at least {minimum}")
-        if maximum is not None and value > maximum:
+        if value > maximum:
             raise ValueError(f"must be at most {maximum}")
         return value
 

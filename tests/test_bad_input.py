@@ -82,6 +82,16 @@ def error_of(response: dict) -> tuple[str, str]:
             "invalid_job",
             "not an ISO 8601 time",
         ),
+        (
+            {"id": 1, "op": "edit", "args": {"id": "precious", "delay": 1e18}},
+            "bad_request",
+            "field 'delay' must be <= 1e+09",
+        ),
+        (
+            {"id": 1, "op": "config_set", "args": {"key": "max-retries", "value": "9" * 23}},
+            "bad_request",
+            "max-retries: must be at most 9223372036854775807",
+        ),
         # What the operating system cannot take is refused at once, not at every attempt.
         (
             {"id": 1, "op": "enqueue", "args": {"jobs": [{"command": "true\0"}]}},
