@@ -369,6 +369,20 @@ def test_integers_beyond_64_bits_are_a_usage_error_naming_the_field(guarded, arg
     still_serving(guarded)
 
 
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("dlq", "retry", "--all", "--since", "9" * 20 + "w"), "reaches back further"),
+        (("top", "--count", "1", "--interval", "1e400"), "--interval"),
+    ],
+)
+def test_durations_too_long_for_a_clock_are_a_usage_error(guarded, args, words):
+    result = guarded.cli(*args)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert words in line
+
+
 def test_the_client_library_refuses_what_msgpack_cannot_carry(guarded):
     from queuectl_client import BadArgument
 
