@@ -230,16 +230,18 @@ def test_missing_working_directory_is_a_spawn_error(daemon, workdir):
 
 def test_a_job_that_cannot_start_says_why_and_leaves_its_worker_alive(daemon, workdir):
     """Each failure to start is the job's, with the operating system's reason: a
-    working directory that is a file, and a command stored before NUL bytes were
-    refused at enqueue (which exec cannot take)."""
+    working directory that is a file; and, stored before enqueue refused them, a
+    command with a NUL byte (which exec cannot take) and a relative directory."""
     not_a_dir = workdir / "file"
     not_a_dir.write_text("")
     with daemon.client() as client:
         client.enqueue({"id": "filecwd", "command": "true", "max_retries": 0}, cwd=str(not_a_dir))
         client.enqueue({"id": "stored", "command": "true", "max_retries": 0})
+        client.enqueue({"id": "relative", "command": "true", "max_retries": 0}, cwd="/marker")
     daemon.stop()
     with sqlite3.connect(daemon.home / "queuectl.db") as db:
         db.execute("UPDATE jobs SET command = ? WHERE id = 'stored'", ("true\0 && echo never",))
+        db.execute("UPDATE environments SET cwd = 'work' WHERE cwd = '/marker'")
     daemon.start()
     daemon.cli("worker", "start", "--count", "1")
     [worker] = wait_for(lambda: worker_pids(daemon), what="the worker")
@@ -249,6 +251,10 @@ def test_a_job_that_cannot_start_says_why_and_leaves_its_worker_alive(daemon, wo
     stored = wait_state(daemon, "stored", "dead")
     assert stored["history"][0]["outcome"] == "spawn_error"
     assert stored["last_error"] == "cannot start: embedded null byte"
+    relative = wait_state(daemon, "relative", "dead")
+    assert relative["last_error"] == (
+        "cannot start: working directory 'work' is not an absolute path"
+    )
     assert worker_pids(daemon) == [worker]
     daemon.cli("enqueue", "--id", "after", "--command", "true")
     assert wait_state(daemon, "after", "completed")["history"][0]["worker"] == 1

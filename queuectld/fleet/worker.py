@@ -307,6 +307,10 @@ def spawn(spec: dict, output_fd: int) -> Child | subprocess.Popen:
     which runs one job at a time, moves there itself. Switching user (a root
     daemon running a job as its submitter) goes through Popen.
     """
+    if not spec["cwd"].startswith("/"):
+        # Stored before enqueue refused them: relative to whatever directory this
+        # worker's previous job left it in, a different place on every worker.
+        raise ValueError(f"working directory {spec['cwd']!r} is not an absolute path")
     argv = ["/bin/sh", "-c", spec["command"]]
     identity = _identity(spec.get("uid"), spec.get("gid"))
     if identity:
