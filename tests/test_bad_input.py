@@ -383,6 +383,18 @@ def test_durations_too_long_for_a_clock_are_a_usage_error(guarded, args, words):
     assert words in line
 
 
+def test_a_jobs_file_names_the_line_of_an_integer_beyond_64_bits(guarded):
+    lines = ['{"command": "true"}', "", f'{{"command": "true", "priority": {BEYOND_64_BITS}}}']
+    result = guarded.cli("enqueue", "--file", "-", input="\n".join(lines) + "\n")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "queuectl: line 3: field 'priority' is out of range: "
+        "integers must be from -9223372036854775808 to 9223372036854775807"
+    ]
+    with guarded.client() as client:
+        assert [job["id"] for job in client.list_jobs()] == ["precious"]
+
+
 def test_the_client_library_refuses_what_msgpack_cannot_carry(guarded):
     from queuectl_client import BadArgument
 
