@@ -32,6 +32,8 @@ def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int:
     log_path = home / DAEMON_LOG
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DaemonUnreachable(f"{cannot}: it is not a directory") from None
     except OSError as exc:
         raise DaemonUnreachable(f"{cannot}: cannot create it ({exc.strerror or exc})") from None
     try:

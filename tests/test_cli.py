@@ -220,6 +220,7 @@ def test_a_data_home_no_daemon_can_start_in_is_unreachable_in_one_line(daemon_fa
     cases = [
         (home, f"cannot write {home}/queuectld.log (Is a directory)"),
         (home / "file" / "home", "cannot create it (Not a directory)"),
+        (home / "file", "it is not a directory"),
         (Path("/proc/queuectl-test"), "cannot create it (No such file or directory)"),
     ]
     for data_home, reason in cases:
