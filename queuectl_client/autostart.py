@@ -13,8 +13,9 @@ from protocol.paths import SOCKET_NAME
 DAEMON_LOG = "queuectld.log"
 
 
-def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int:
-    """Spawn `queuectld` detached from this process; return its pid once it listens.
+def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int | None:
+    """Spawn `queuectld` detached from this process; return its pid once it listens,
+    or None when another client's daemon came up first (and ours gave way to it).
 
     Every failure is a DaemonUnreachable that says first that nothing listens on
     `socket_path`, then why no daemon could be started there.
@@ -53,14 +54,16 @@ def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int:
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _answers(socket_path):
-            return proc.pid
         if proc.poll() is not None:
-            # Lost a start-up race with another client's daemon: that one is fine too.
-            if _answers(socket_path):
-                return proc.pid
-            if proc.returncode != 0 and not _wait_for(socket_path, deadline):
-                raise DaemonUnreachable(f"{cannot}: {_last_line(log_path)} (see {log_path})")
+            # Lost a start-up race with another client's daemon: that one is fine too,
+            # but it is not the one this call started.
+            if _answers(socket_path) or _wait_for(socket_path, deadline):
+                return None
+            raise DaemonUnreachable(f"{cannot}: {_last_line(log_path)} (see {log_path})")
+        if _answers(socket_path):
+            # Whoever answers may be the winner of such a race while ours is still
+            # on its way to giving up: only the daemon's own pid tells.
+            return proc.pid if _daemon_pid(socket_path) == proc.pid else None
         time.sleep(0.02)
     raise DaemonUnreachable(f"queuectld did not start listening on {socket_path} in {timeout:g} s")
 
@@ -72,6 +75,16 @@ def _wait_for(socket_path: Path, deadline: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _daemon_pid(socket_path: Path) -> int | None:
+    from queuectl_client.client import Client
+
+    try:
+        with Client(socket=socket_path, autostart=False) as client:
+            return client.hello().get("pid")
+    except Exception:  # gone again, or refusing us: in any case not known to be ours
+        return None
 
 
 def _answers(socket_path: Path) -> bool:

@@ -94,7 +94,7 @@ class Client(OpCalls):
             from queuectl_client.autostart import start_daemon
 
             pid = start_daemon(self.home, self.socket_path, self.connect_timeout)
-            if self.on_autostart is not None:
+            if pid is not None and self.on_autostart is not None:
                 self.on_autostart(pid, self.home)
             self._sock = self._open()
         return self

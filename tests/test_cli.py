@@ -242,6 +242,26 @@ def test_a_mistyped_socket_is_reported_as_one_nothing_listens_on(daemon, home):
     assert not (home / "queuectld.log").exists()  # no doomed daemon was started
 
 
+def test_of_clients_racing_to_autostart_only_the_one_whose_daemon_won_says_so(daemon_factory, home):
+    daemon = daemon_factory(start=False)  # only for its environment and cleanup
+    env = daemon.env()
+    del env["QUEUECTL_NO_AUTOSTART"]
+    command = [sys.executable, "-m", "queuectl_client.cli.main", "status"]
+    racers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    announced = []
+    for racer in racers:
+        _, err = racer.communicate(timeout=60)
+        assert racer.returncode == 0, err
+        announced += [line for line in err.decode().splitlines() if "started queuectld" in line]
+    pid = daemon.cli_json("status")["daemon"]["pid"]
+    daemon._remember(pid)
+    assert announced == [f"queuectl: started queuectld (pid {pid}) for {home}"]
+    assert daemon.cli("daemon", "stop").returncode == 0
+
+
 def test_second_daemon_on_the_same_home_refuses(daemon, daemon_factory):
     second = daemon_factory(start=False)
     second.start(wait=False)
