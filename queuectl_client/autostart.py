@@ -65,7 +65,9 @@ def start_daemon(home: Path, socket_path: Path, timeout: float = 10.0) -> int | 
             # on its way to giving up: only the daemon's own pid tells.
             return proc.pid if _daemon_pid(socket_path) == proc.pid else None
         time.sleep(0.02)
-    raise DaemonUnreachable(f"queuectld did not start listening on {socket_path} in {timeout:g} s")
+    raise DaemonUnreachable(
+        f"queuectld did not start listening on {socket_path} in {timeout:g} s (see {log_path})"
+    )
 
 
 def _wait_for(socket_path: Path, deadline: float) -> bool:
