@@ -13,11 +13,7 @@ from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.ops import OPS
-from protocol.schema import MAX_NAME_BYTES, Field, validate_fields
-
-# Job ids and queue names are names, not payloads.
-# About 31 years: beyond it a delay or timeout is a mistake (and not a date).
-MAX_SECONDS = 1e9
+from protocol.schema import MAX_NAME_BYTES, MAX_SECONDS, Field, validate_fields
 
 # Job states, defined once: everything else (SQL fragments, validation, the CLI's
 # choices) is built from these. `failed` means "waiting for its retry".
@@ -38,7 +34,7 @@ JOB_SPEC_FIELDS: dict[str, Field] = {
     "delay": Field("number", minimum=0, maximum=MAX_SECONDS),
     "timeout": Field("number", minimum=0, maximum=MAX_SECONDS),
     "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
-    "env": Field("str_map"),
+    "env": Field("str_map", environment=True),
     "after": Field("str_list"),
     "unique_key": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
 }

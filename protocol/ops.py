@@ -7,12 +7,15 @@ The spec is the prose form of this module and must change with it.
 
 from __future__ import annotations
 
-from protocol.schema import MAX_NAME_BYTES, Field
+from protocol.schema import MAX_NAME_BYTES, MAX_SECONDS, Field
 
 _NAME = {"name": Field("str", required=True, nonempty=True, max_bytes=MAX_NAME_BYTES)}
 _PAGE = {"limit": Field("int", minimum=1), "after": Field("int", minimum=0)}
 
 ON_DUPLICATE = ("ignore", "error")
+# Far beyond any real expression or IANA zone name; an error message quotes them.
+MAX_CRON_BYTES = 1024
+MAX_TZ_BYTES = 64
 
 SESSION = {
     "hello": {"client": Field("str"), "protocol": Field("int"), "token": Field("str")},
@@ -22,8 +25,8 @@ SESSION = {
 JOBS = {
     "enqueue": {
         "jobs": Field("list", required=True, nonempty=True),
-        "cwd": Field("str"),
-        "environ": Field("str_map"),
+        "cwd": Field("str", absolute=True),
+        "environ": Field("str_map", environment=True),
         "on_duplicate": Field("str"),
     },
     "get_job": {"id": Field("str", required=True)},
@@ -45,8 +48,8 @@ JOBS = {
         "id": Field("str", required=True),
         "command": Field("str", nonempty=True),
         "priority": Field("int"),
-        "run_at": Field("str", nonempty=True),
-        "delay": Field("number", minimum=0),
+        "run_at": Field("str", nonempty=True, max_bytes=64),
+        "delay": Field("number", minimum=0, maximum=MAX_SECONDS),
         "queue": Field("str", nonempty=True, max_bytes=MAX_NAME_BYTES),
     },
     "purge": {
@@ -90,13 +93,13 @@ QUEUES = {
 SCHEDULES = {
     "schedule_add": {
         **_NAME,
-        "cron": Field("str", required=True, nonempty=True),
-        "tz": Field("str", nonempty=True),
+        "cron": Field("str", required=True, nonempty=True, max_bytes=MAX_CRON_BYTES),
+        "tz": Field("str", nonempty=True, max_bytes=MAX_TZ_BYTES),
         "catch_up": Field("str"),
         "job": Field("map", required=True),
         "replace": Field("bool"),
-        "cwd": Field("str"),
-        "environ": Field("str_map"),
+        "cwd": Field("str", absolute=True),
+        "environ": Field("str_map", environment=True),
     },
     "schedule_list": {},
     "schedule_remove": _NAME,

@@ -21,15 +21,20 @@ import select
 import socket
 from typing import Any
 
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
 from protocol.messages import request
 from protocol.paths import data_home, is_explicit, socket_path, system_socket_path
+from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
 from queuectl_client.calls import OpCalls
 
 
 class DaemonUnreachable(Exception):
     """No daemon answered (and none could be started)."""
+
+
+class BadArgument(ValueError):
+    """An argument the protocol cannot carry (nothing was sent); the message names it."""
 
 
 class Client(OpCalls):
@@ -89,7 +94,7 @@ class Client(OpCalls):
             from queuectl_client.autostart import start_daemon
 
             pid = start_daemon(self.home, self.socket_path, self.connect_timeout)
-            if self.on_autostart is not None:
+            if pid is not None and self.on_autostart is not None:
                 self.on_autostart(pid, self.home)
             self._sock = self._open()
         return self
@@ -166,19 +171,15 @@ class Client(OpCalls):
 
     def call(self, op: str, **args: Any) -> Any:
         """Send one request and return its result; raise ProtocolError on an error reply."""
-        self._drop_if_closed_by_daemon()
-        self.connect()
-        request_id = self._next_id
-        self._next_id += 1
         args = {k: v for k, v in args.items() if v is not None}
         try:
-            frame = pack_frame(request(op, args, request_id))
-        except OverflowError:
-            # MessagePack carries integers of 64 bits; no op takes a larger one, so
-            # this is the answer the daemon would give if it could be asked.
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, f"{op}: a number is too large (at most 64 bits)"
-            ) from None
+            frame = pack_frame(request(op, args, self._next_id))
+        except (OverflowError, ValueError, TypeError) as exc:
+            # Before connecting: a request that cannot be sent must not start a daemon.
+            raise BadArgument(_unpackable(op, args, exc)) from None
+        self._next_id += 1
+        self._drop_if_closed_by_daemon()
+        self.connect()
         try:
             self._sock.sendall(frame)
             response = self._receive()
@@ -231,3 +232,30 @@ class Client(OpCalls):
             if messages:
                 # Requests are answered in order, one at a time: one frame per call.
                 return messages[0]
+
+
+def _unpackable(op: str, args: dict, error: Exception) -> str:
+    """Which argument MessagePack refused, and why, in one line.
+
+    Looked for only once packing failed: the search costs many times the packing
+    of a large batch.
+    """
+    path = find_value(args, out_of_range)
+    if path is not None:
+        return f"{op}: field {path!r} {OUT_OF_RANGE}"
+    path = find_value(args, _not_utf8)
+    if path is not None:
+        return f"{op}: field {path!r} is not valid UTF-8"
+    return f"{op}: an argument cannot be sent: {error}"
+
+
+def _not_utf8(value: object) -> bool:
+    # Lone surrogates: what Python makes of bytes in argv or a file name that are
+    # not UTF-8.
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -82,6 +82,46 @@ def error_of(response: dict) -> tuple[str, str]:
             "invalid_job",
             "not an ISO 8601 time",
         ),
+        (
+            {"id": 1, "op": "edit", "args": {"id": "precious", "delay": 1e18}},
+            "bad_request",
+            "field 'delay' must be <= 1e+09",
+        ),
+        (
+            {"id": 1, "op": "config_set", "args": {"key": "max-retries", "value": "9" * 23}},
+            "bad_request",
+            "max-retries: 99999999999999999999999 is out of range (0 to 1000)",
+        ),
+        # What the operating system cannot take is refused at once, not at every attempt.
+        (
+            {"id": 1, "op": "enqueue", "args": {"jobs": [{"command": "true\0"}]}},
+            "invalid_job",
+            "job: field 'command' must not contain a NUL byte",
+        ),
+        (
+            {"id": 1, "op": "enqueue", "args": {"jobs": [{"command": "x", "env": {"A=B": "c"}}]}},
+            "invalid_job",
+            "variable name 'A=B' contains '='",
+        ),
+        (
+            {"id": 1, "op": "enqueue", "args": {"jobs": [{"command": "x"}], "cwd": "tmp"}},
+            "bad_request",
+            "field 'cwd' must be an absolute path",
+        ),
+        (
+            {"id": 1, "op": "edit", "args": {"id": "precious", "queue": "q\0"}},
+            "bad_request",
+            "field 'queue' must not contain a NUL byte",
+        ),
+        (
+            {
+                "id": 1,
+                "op": "schedule_add",
+                "args": {"name": "s", "cron": "@daily", "job": {"command": "x", "env": {"": "y"}}},
+            },
+            "invalid_job",
+            "field 'env' has a variable with an empty name",
+        ),
     ],
 )
 def test_invalid_requests_get_a_typed_error_and_the_connection_stays_usable(
@@ -293,3 +333,117 @@ def test_listing_jobs_with_huge_commands_pages_instead_of_overflowing_a_frame(da
     listed = daemon.cli("list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 100
+
+
+BEYOND_64_BITS = "99999999999999999999999"
+
+
+def one_job(**fields) -> dict:
+    return {"jobs": [{"command": "true", **fields}]}
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("enqueue", "-c", "true", "--priority", BEYOND_64_BITS), "priority"),
+        (("enqueue", f'{{"command": "true", "priority": {BEYOND_64_BITS}}}'), "priority"),
+        (("enqueue", f'{{"command": "true", "max_retries": {BEYOND_64_BITS}}}'), "max_retries"),
+        (("queue", "set", "q", "--priority", "-" + BEYOND_64_BITS), "priority"),
+        (("queue", "set", "q", "--concurrency", BEYOND_64_BITS), "concurrency"),
+        (("worker", "start", "--count", BEYOND_64_BITS), "count"),
+        (("edit", "precious", "--priority", BEYOND_64_BITS), "priority"),
+        (("schedule", "add", "s", "--cron", "@daily", "--priority", BEYOND_64_BITS, "--", "x"),)
+        + ("priority",),
+    ],
+)
+def test_integers_beyond_64_bits_are_a_usage_error_naming_the_field(guarded, args, field):
+    result = guarded.cli(*args)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert f"{field}' is out of range" in line
+    assert "-9223372036854775808 to 9223372036854775807" in line
+    with guarded.client() as client:
+        assert [job["id"] for job in client.list_jobs()] == ["precious"]
+        assert all(queue["name"] != "q" for queue in client.queue_list())
+        assert client.schedule_list() == []
+    still_serving(guarded)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("dlq", "retry", "--all", "--since", "9" * 20 + "w"), "reaches back further"),
+        (("top", "--count", "1", "--interval", "1e400"), "--interval"),
+    ],
+)
+def test_durations_too_long_for_a_clock_are_a_usage_error(guarded, args, words):
+    result = guarded.cli(*args)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert words in line
+
+
+def test_a_jobs_file_names_the_line_of_an_integer_beyond_64_bits(guarded):
+    lines = ['{"command": "true"}', "", f'{{"command": "true", "priority": {BEYOND_64_BITS}}}']
+    result = guarded.cli("enqueue", "--file", "-", input="\n".join(lines) + "\n")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "queuectl: line 3: field 'priority' is out of range: "
+        "integers must be from -9223372036854775808 to 9223372036854775807"
+    ]
+    with guarded.client() as client:
+        assert [job["id"] for job in client.list_jobs()] == ["precious"]
+
+
+def test_the_client_library_refuses_what_msgpack_cannot_carry(guarded):
+    from queuectl_client import BadArgument
+
+    with guarded.client() as client:
+        with pytest.raises(BadArgument, match=r"'jobs\[1\]\.priority' is out of range"):
+            client.enqueue({"command": "true"}, {"command": "true", "priority": 2**64})
+        with pytest.raises(BadArgument, match=r"'jobs\[0\]\.command' is not valid UTF-8"):
+            client.enqueue({"command": "echo \udcff"})
+        assert client.status()["jobs"]["pending"] == 1
+
+
+@pytest.mark.parametrize(
+    "op, args, code, field",
+    [
+        ("enqueue", one_job(priority=2**64 - 1), "invalid_job", "priority"),
+        ("enqueue", one_job(max_retries=2**63), "invalid_job", "max_retries"),
+        ("enqueue", one_job(delay=2**63), "invalid_job", "delay"),
+        ("edit", {"id": "precious", "priority": 2**63}, "bad_request", "priority"),
+        ("queue_set", {"name": "q", "priority": 2**64 - 1}, "bad_request", "priority"),
+        ("list_jobs", {"limit": 2**63}, "bad_request", "limit"),
+        ("logs", {"id": "precious", "offset": 2**64 - 1}, "bad_request", "offset"),
+        ("config_set", {"key": "max-retries", "value": 2**63}, "bad_request", "value"),
+        (
+            "schedule_add",
+            {"name": "s", "cron": "@daily", "job": {"command": "x", "priority": 2**63}},
+            "invalid_job",
+            "priority",
+        ),
+    ],
+)
+def test_integers_beyond_signed_64_bits_are_refused_naming_the_field(
+    guarded, op, args, code, field
+):
+    sock = connect(guarded.socket)
+    try:
+        got_code, message = error_of(request(sock, op, args))
+    finally:
+        sock.close()
+    assert got_code == code
+    assert f"field '{field}' is out of range" in message
+    assert "-9223372036854775808 to 9223372036854775807" in message
+    still_serving(guarded)
+
+
+def test_the_ends_of_the_signed_64_bit_range_are_accepted(guarded):
+    with guarded.client() as client:
+        client.enqueue(
+            {"id": "low", "command": "true", "priority": -(2**63)},
+            {"id": "high", "command": "true", "priority": 2**63 - 1, "max_retries": 2**63 - 1},
+        )
+        assert client.get_job("low")["priority"] == -(2**63)
+        assert client.get_job("high")["max_retries"] == 2**63 - 1

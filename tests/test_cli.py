@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import wait_for
 
@@ -198,6 +199,67 @@ def test_client_autostarts_a_daemon_and_daemon_stop_stops_it(daemon_factory, hom
     stop = daemon.cli("daemon", "stop")
     assert stop.returncode == 0 and f"(pid {pid}) stopped" in stop.stdout
     assert daemon.cli("daemon", "status").returncode == 3
+
+
+def autostarting_cli(daemon, *args: str) -> subprocess.CompletedProcess:
+    env = daemon.env()
+    del env["QUEUECTL_NO_AUTOSTART"], env["QUEUECTL_HOME"]
+    return subprocess.run(
+        [sys.executable, "-m", "queuectl_client.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_a_data_home_no_daemon_can_start_in_is_unreachable_in_one_line(daemon_factory, home):
+    daemon = daemon_factory(start=False)  # only for its environment and cleanup
+    (home / "queuectld.log").mkdir()  # the daemon's log cannot be opened
+    (home / "file").write_text("")
+    cases = [
+        (home, f"cannot write {home}/queuectld.log (Is a directory)"),
+        (home / "file" / "home", "cannot create it (Not a directory)"),
+        (home / "file", "it is not a directory"),
+        (Path("/proc/queuectl-test"), "cannot create it (No such file or directory)"),
+    ]
+    for data_home, reason in cases:
+        result = autostarting_cli(daemon, "--home", str(data_home), "status")
+        assert result.returncode == 3, result.stderr
+        assert one_line_error(result) == (
+            f"queuectl: nothing listens on {data_home}/queuectld.sock, "
+            f"and queuectld cannot be started for {data_home}: {reason}"
+        )
+
+
+def test_a_mistyped_socket_is_reported_as_one_nothing_listens_on(daemon, home):
+    typo = home / "nope.sock"
+    result = autostarting_cli(daemon, "--home", str(home), "--socket", str(typo), "status")
+    assert result.returncode == 3, result.stderr
+    assert one_line_error(result) == (
+        f"queuectl: nothing listens on {typo}; the daemon of {home} listens on {daemon.socket}"
+    )
+    assert not (home / "queuectld.log").exists()  # no doomed daemon was started
+
+
+def test_of_clients_racing_to_autostart_only_the_one_whose_daemon_won_says_so(daemon_factory, home):
+    daemon = daemon_factory(start=False)  # only for its environment and cleanup
+    env = daemon.env()
+    del env["QUEUECTL_NO_AUTOSTART"]
+    command = [sys.executable, "-m", "queuectl_client.cli.main", "status"]
+    racers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    announced = []
+    for racer in racers:
+        _, err = racer.communicate(timeout=60)
+        assert racer.returncode == 0, err
+        announced += [line for line in err.decode().splitlines() if "started queuectld" in line]
+    pid = daemon.cli_json("status")["daemon"]["pid"]
+    daemon._remember(pid)
+    assert announced == [f"queuectl: started queuectld (pid {pid}) for {home}"]
+    assert daemon.cli("daemon", "stop").returncode == 0
 
 
 def test_second_daemon_on_the_same_home_refuses(daemon, daemon_factory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from datetime import datetime
 
@@ -209,6 +210,11 @@ def test_job_gets_submitters_cwd_environment_and_its_own(daemon, workdir):
     assert lines[2].strip() == "0"  # stdin is /dev/null
 
 
+def worker_pids(daemon) -> list[int]:
+    with daemon.client() as client:
+        return [worker["pid"] for worker in client.status(processes=True)["workers"]["list"]]
+
+
 def test_missing_working_directory_is_a_spawn_error(daemon, workdir):
     gone = workdir / "gone"
     gone.mkdir()
@@ -219,7 +225,39 @@ def test_missing_working_directory_is_a_spawn_error(daemon, workdir):
     daemon.cli("worker", "start", "--count", "1")
     job = wait_state(daemon, "nowhere", "dead")
     assert job["history"][0]["outcome"] == "spawn_error"
-    assert "does not exist" in job["last_error"]
+    assert job["last_error"] == f"cannot start: [Errno 2] No such file or directory: '{gone}'"
+
+
+def test_a_job_that_cannot_start_says_why_and_leaves_its_worker_alive(daemon, workdir):
+    """Each failure to start is the job's, with the operating system's reason: a
+    working directory that is a file; and, stored before enqueue refused them, a
+    command with a NUL byte (which exec cannot take) and a relative directory."""
+    not_a_dir = workdir / "file"
+    not_a_dir.write_text("")
+    with daemon.client() as client:
+        client.enqueue({"id": "filecwd", "command": "true", "max_retries": 0}, cwd=str(not_a_dir))
+        client.enqueue({"id": "stored", "command": "true", "max_retries": 0})
+        client.enqueue({"id": "relative", "command": "true", "max_retries": 0}, cwd="/marker")
+    daemon.stop()
+    with sqlite3.connect(daemon.home / "queuectl.db") as db:
+        db.execute("UPDATE jobs SET command = ? WHERE id = 'stored'", ("true\0 && echo never",))
+        db.execute("UPDATE environments SET cwd = 'work' WHERE cwd = '/marker'")
+    daemon.start()
+    daemon.cli("worker", "start", "--count", "1")
+    [worker] = wait_for(lambda: worker_pids(daemon), what="the worker")
+    filecwd = wait_state(daemon, "filecwd", "dead")
+    assert filecwd["history"][0]["outcome"] == "spawn_error"
+    assert filecwd["last_error"] == f"cannot start: [Errno 20] Not a directory: '{not_a_dir}'"
+    stored = wait_state(daemon, "stored", "dead")
+    assert stored["history"][0]["outcome"] == "spawn_error"
+    assert stored["last_error"] == "cannot start: embedded null byte"
+    relative = wait_state(daemon, "relative", "dead")
+    assert relative["last_error"] == (
+        "cannot start: working directory 'work' is not an absolute path"
+    )
+    assert worker_pids(daemon) == [worker]
+    daemon.cli("enqueue", "--id", "after", "--command", "true")
+    assert wait_state(daemon, "after", "completed")["history"][0]["worker"] == 1
 
 
 def test_jobs_start_with_default_signal_dispositions_and_no_stray_descriptors(daemon):

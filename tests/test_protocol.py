@@ -305,3 +305,57 @@ def test_pausing_a_queue_never_named_creates_it_and_queue_list_shows_it(daemon):
         assert set(queue["jobs"].values()) == {0}
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"command": "true", "priority": 2**63}, "field 'priority' is out of range"),
+        ({"command": "true", "priority": -(2**63) - 1}, "field 'priority' is out of range"),
+        ({"command": "true", "max_retries": 2**64 - 1}, "field 'max_retries' is out of range"),
+        ({"command": "true", "timeout": 2**64}, "field 'timeout' is out of range"),
+        ({"command": "true\0rm -rf /"}, "field 'command' must not contain a NUL byte"),
+        ({"command": "true", "id": "a\0b"}, "field 'id' must not contain a NUL byte"),
+        ({"command": "true", "queue": "q\0"}, "field 'queue' must not contain a NUL byte"),
+        ({"command": "true", "unique_key": "\0"}, "field 'unique_key' must not contain a NUL"),
+        ({"command": "true", "after": ["x", "y\0"]}, "field 'after' must not contain a NUL"),
+        ({"command": "true", "env": {"A\0": "b"}}, "field 'env': variable 'A\\x00' must not"),
+        ({"command": "true", "env": {"A": "b\0"}}, "field 'env': variable 'A' must not contain"),
+        ({"command": "true", "env": {"": "b"}}, "field 'env' has a variable with an empty name"),
+        ({"command": "true", "env": {"A=B": "c"}}, "field 'env': variable name 'A=B' contains '='"),
+    ],
+)
+def test_job_specs_the_operating_system_could_not_run_are_refused(spec, words):
+    with pytest.raises(ProtocolError) as caught:
+        validate_job_spec(spec)
+    assert caught.value.code == ErrorCode.INVALID_JOB
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "op, args, words",
+    [
+        ("enqueue", {"jobs": [{}], "cwd": "work"}, "field 'cwd' must be an absolute path: 'work'"),
+        ("enqueue", {"jobs": [{}], "cwd": "./x"}, "must be an absolute path"),
+        ("enqueue", {"jobs": [{}], "cwd": "/tmp\0"}, "field 'cwd' must not contain a NUL byte"),
+        ("enqueue", {"jobs": [{}], "environ": {"": "x"}}, "'environ' has a variable with an empty"),
+        ("enqueue", {"jobs": [{}], "environ": {"A=": "x"}}, "variable name 'A=' contains '='"),
+        ("schedule_add", {"name": "n", "cron": "@daily", "job": {}, "cwd": "rel"}, "absolute"),
+        ("edit", {"id": "x", "command": "a\0"}, "field 'command' must not contain a NUL byte"),
+        ("queue_set", {"name": "q", "on_finish": "a\0"}, "'on_finish' must not contain a NUL"),
+        ("queue_set", {"name": "q", "priority": 2**63}, "field 'priority' is out of range"),
+        ("config_set", {"key": "k", "value": 2**64 - 1}, "field 'value' is out of range"),
+    ],
+)
+def test_request_arguments_are_checked_like_job_specs(op, args, words):
+    with pytest.raises(ProtocolError) as caught:
+        parse_request({"id": 2**64 - 1, "op": op, "args": args})
+    assert caught.value.code == ErrorCode.BAD_REQUEST
+    assert words in caught.value.message
+
+
+def test_the_whole_signed_64_bit_range_and_an_unsigned_request_id_are_accepted():
+    for priority in (-(2**63), 2**63 - 1):
+        assert validate_job_spec({"command": "true", "priority": priority})["priority"] == priority
+    assert parse_request({"id": 2**64 - 1, "op": "status"})[0] == 2**64 - 1
+    assert parse_request({"id": 1, "op": "enqueue", "args": {"jobs": [{}], "cwd": ""}})

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.rawwire import connect, request
 
@@ -160,6 +162,30 @@ def test_template_errors_name_the_job_as_a_single_enqueue_does(daemon):
             assert error["code"] == code and error["message"].startswith(start), error
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("--cron", "0 0 31 2 *"), "cron expression '0 0 31 2 *' never matches a date"),
+        (("--cron", "0 0 30-31 2 *"), "never matches a date"),
+        (("--cron", "0 12 31 4,6,9,11 *"), "never matches a date"),
+        (("--cron", "R * * * *"), "random fields (R) are not supported"),
+        (("--cron", "0 r * * *"), "random fields (R) are not supported"),
+        (("--cron", "1-" + "9" * 30 + " * * * *"), "is not valid"),
+        (("--cron", "0 0 * * 5#6"), "is not valid"),
+        (("--cron", "0 " * 600 + "*"), "field 'cron' is longer than 1024 bytes"),
+        (("--cron", "@daily", "--tz", "Europe/" + "x" * 100), "field 'tz' is longer than 64"),
+        (("--cron", "@daily", "--tz", "../../etc/passwd"), "unknown time zone"),
+        (("--cron", "@daily", "--tz", "Europe"), "unknown time zone"),
+    ],
+)
+def test_cron_expressions_and_zones_that_cannot_fire_are_bad_requests(daemon, options, message):
+    result = daemon.cli("schedule", "add", "never", *options, "--", "true")
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("queuectl: bad_request: ") and message in line, line
+    assert daemon.client().schedule_list() == []
 
 
 def test_daylight_saving_changes_neither_skip_nor_repeat_a_daily_firing():

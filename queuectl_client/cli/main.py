@@ -23,8 +23,8 @@ from queuectl_client.cli import (
     settings,
     top,
 )
-from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
-from queuectl_client.client import DaemonUnreachable
+from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Settings
+from queuectl_client.client import BadArgument, DaemonUnreachable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,6 +125,9 @@ def main() -> None:
     except DaemonUnreachable as exc:
         click.echo(f"queuectl: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
+    except BadArgument as exc:
+        click.echo(f"queuectl: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

@@ -22,9 +22,14 @@ def parse_duration(text: str) -> float:
 def parse_since(text: str) -> str:
     """A moment as an ISO 8601 time, or as a duration back from now ('1h'): ISO UTC."""
     try:
-        return to_iso(time.time() - parse_duration(text))
+        seconds = parse_duration(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        try:
+            return to_iso(time.time() - seconds)
+        except (OverflowError, OSError, ValueError):  # before year 1, or beyond time_t
+            raise ValueError(f"{text!r} reaches back further than any date") from None
     try:
         return to_iso(parse_iso(text))
     except ValueError:

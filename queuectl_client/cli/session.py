@@ -73,10 +73,16 @@ def start(settings: Settings, as_json: bool) -> None:
 
     client = Client(home=settings.home, socket=settings.socket)
     pid = start_daemon(client.home, client.socket_path)
+    started = pid is not None
+    if not started:  # another client's daemon came up at the same moment
+        with client:
+            pid = client.hello()["pid"]
     if as_json:
-        print_json({"started": True, "pid": pid, "home": str(client.home)})
-    else:
+        print_json({"started": started, "pid": pid, "home": str(client.home)})
+    elif started:
         click.echo(f"queuectld started (pid {pid}) for {client.home}")
+    else:
+        click.echo(f"queuectld already running (pid {pid})")
 
 
 @daemon.command()

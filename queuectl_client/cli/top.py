@@ -19,6 +19,7 @@ from datetime import datetime
 
 import click
 
+from protocol.schema import MAX_SECONDS
 from protocol.times import parse_iso
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, pass_settings
@@ -35,7 +36,8 @@ def watch_options(function):
     function = click.option(
         "--interval",
         "-n",
-        type=click.FloatRange(min=0.1),
+        # Without a maximum, 1e400 (infinity) would reach time.sleep.
+        type=click.FloatRange(min=0.1, max=MAX_SECONDS),
         default=1.0,
         show_default=True,
         help="Seconds between refreshes.",

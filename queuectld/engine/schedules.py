@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from queuectld.engine.jobspec import new_job
 from queuectld.store import NewJob, Store
@@ -73,6 +73,11 @@ def check_cron(expression: str) -> str:
         )
     if not croniter.is_valid(expression):
         raise ScheduleError(f"cron expression {expression!r} is not valid")
+    # croniter's R draws a new value each time an expression is read, and the
+    # firing rule reads it many times: no two readings would agree on a fire time.
+    # (No month or day name starts with R.)
+    if any(item[:1] in ("R", "r") for field in expression.split() for item in field.split(",")):
+        raise ScheduleError(f"cron expression {expression!r}: random fields (R) are not supported")
     return expression
 
 
@@ -91,7 +96,11 @@ def next_fire(expression: str, tz: str, after: float) -> float:
     previous = _wall_clock(after, zone)
     times = croniter(expression, datetime.fromtimestamp(after, zone))
     while True:
-        moment = times.get_next(datetime).timestamp()
+        try:
+            moment = times.get_next(datetime).timestamp()
+        except CroniterBadDateError:
+            # Valid field by field, yet no date has them all: '0 0 31 2 *'.
+            raise ScheduleError(f"cron expression {expression!r} never matches a date") from None
         if _wall_clock(moment, zone) != previous:
             return moment
         # The same wall-clock time again: clocks went back and repeated it. A job set

@@ -127,10 +127,15 @@ class JobRun:
         read_fd, write_fd = os.pipe()
         try:
             child = spawn(spec, write_fd)
-        except (OSError, subprocess.SubprocessError) as exc:
+        except Exception as exc:
+            # Whatever keeps a job from starting (a directory gone, a user that
+            # cannot be switched to, a value exec refuses) is this job's failure,
+            # said in its error; a worker dying of it would say only that it died.
             os.close(read_fd)
             os.close(write_fd)
-            self.channel.send(messages.done("spawn_error", _spawn_error(exc, spec["cwd"])))
+            self.channel.send(
+                messages.done("spawn_error", f"cannot start: {str(exc) or type(exc).__name__}")
+            )
             return
         os.close(write_fd)
         self.pid = child.pid
@@ -279,6 +284,10 @@ def spawn(spec: dict, output_fd: int) -> Child | subprocess.Popen:
     which runs one job at a time, moves there itself. Switching user (a root
     daemon running a job as its submitter) goes through Popen.
     """
+    if not spec["cwd"].startswith("/"):
+        # Stored before enqueue refused them: relative to whatever directory this
+        # worker's previous job left it in, a different place on every worker.
+        raise ValueError(f"working directory {spec['cwd']!r} is not an absolute path")
     argv = ["/bin/sh", "-c", spec["command"]]
     identity = _identity(spec.get("uid"), spec.get("gid"))
     if identity:
@@ -319,12 +328,6 @@ def _identity(uid: int | None, gid: int | None) -> dict:
     except KeyError:
         groups = [gid]  # a uid without a passwd entry: its own group only
     return {"user": uid, "group": gid, "extra_groups": groups}
-
-
-def _spawn_error(exc: Exception, cwd: str) -> str:
-    if not os.path.isdir(cwd):
-        return f"cannot start: working directory {cwd} does not exist"
-    return f"cannot start: {getattr(exc, 'strerror', None) or exc}"
 
 
 def serve(channel: Channel) -> None:

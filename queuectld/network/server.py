@@ -255,7 +255,15 @@ class Server:
             pass
 
     async def _send(self, writer: asyncio.StreamWriter, response: dict, timeout: float) -> None:
-        writer.write(pack_frame(response))
+        try:
+            frame = pack_frame(response)
+        except (OverflowError, ValueError, TypeError) as exc:
+            # A result MessagePack cannot carry is a bug of the daemon's, and like
+            # any other it is answered as one: the connection stays usable.
+            log.error("the answer to request %r cannot be sent: %s", response.get("id"), exc)
+            error = ProtocolError(ErrorCode.INTERNAL, f"internal error: unsendable answer: {exc}")
+            frame = pack_frame(error_response(response.get("id"), error))
+        writer.write(frame)
         # Only a client that is not reading fills the buffer. Below the mark drain()
         # returns at once, yet wait_for wrapped it in a new task and a timer for
         # every answer: about a tenth of the daemon's CPU for small requests.

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
+from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.progress import Progress
@@ -37,6 +38,10 @@ def _read_jobs_file(handle, on_line: Callable[[int], None] | None = None) -> Ite
         spec = _parse_json(line, f"line {number}")
         if not isinstance(spec, dict):
             fail(f"line {number}: a job must be a JSON object", EXIT_USAGE)
+        # Said here, the line is known; the client would name a place in a batch.
+        field = find_value(spec, out_of_range)
+        if field is not None:
+            fail(f"line {number}: field {field!r} {OUT_OF_RANGE}", EXIT_USAGE)
         yield spec
 
 

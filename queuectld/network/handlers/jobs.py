@@ -115,13 +115,7 @@ def _new_job(
     check_command(command, limits.command_bytes, what)
     env = job_environment(spec.get("env"), limits.env_bytes, what)
     if spec.get("run_at") is not None:
-        try:
-            run_at = parse_iso(spec["run_at"])
-        except (ValueError, OverflowError, OSError):
-            raise ProtocolError(
-                ErrorCode.INVALID_JOB,
-                f"{what}: run_at {spec['run_at']!r} is not an ISO 8601 time",
-            ) from None
+        run_at = _parse_run_at(spec["run_at"], what, ErrorCode.INVALID_JOB)
     else:
         run_at = now + float(spec.get("delay") or 0)
     if any(not dep for dep in spec.get("after") or ()):
@@ -136,6 +130,13 @@ def _new_job(
         max_retries=limits.max_retries,
         timeout=limits.timeout,
     )
+
+
+def _parse_run_at(text: str, what: str, code: ErrorCode) -> float:
+    try:
+        return parse_iso(text)
+    except (ValueError, OverflowError, OSError):  # OSError: beyond the platform's time_t
+        raise ProtocolError(code, f"{what}: run_at {text!r} is not an ISO 8601 time") from None
 
 
 async def get_job(ctx: HandlerContext, args: dict) -> dict:
@@ -283,12 +284,7 @@ async def edit(ctx: HandlerContext, args: dict) -> dict:
     if "run_at" in args and "delay" in args:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "edit: give 'run_at' or 'delay', not both")
     if "run_at" in args:
-        try:
-            changes["run_at"] = parse_iso(args["run_at"])
-        except ValueError:
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, f"edit: run_at {args['run_at']!r} is not an ISO 8601 time"
-            ) from None
+        changes["run_at"] = _parse_run_at(args["run_at"], "edit", ErrorCode.BAD_REQUEST)
     elif "delay" in args:
         changes["run_at"] = now + float(args["delay"])
     if not changes:

@@ -40,10 +40,12 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
             f"not {catch_up!r}",
         )
     tz = args.get("tz") or "UTC"
+    now = ctx.scheduler.clock.now()
     try:
         name = check_name(args["name"])
         cron = check_cron(args["cron"])
         check_tz(tz)
+        first_fire = next_fire(cron, tz, now)
     except ScheduleError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"schedule_add: {exc}") from None
     # The template is a single job spec: its errors name it `job:`, as enqueue's do.
@@ -57,7 +59,6 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
     check_command(job["command"], ctx.config["max-command-bytes"], "job")
     if job.get("env"):
         job["env"] = job_environment(job["env"], ctx.config["max-env-bytes"], "job")
-    now = ctx.scheduler.clock.now()
     cwd = args.get("cwd") or "/"
     environ = args.get("environ")
     environ = submitter_environment(
@@ -74,7 +75,7 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
         environ=environ,
         created_at=now,
         fired_through=now,  # firings start after the schedule exists
-        next_fire=next_fire(cron, tz, now),
+        next_fire=first_fire,
     )
     # Its jobs run as whoever added it, as enqueued jobs do (see runas.py).
     schedule.run_uid, schedule.run_gid = run_identity(CURRENT_PEER.get(), ctx.allow_root)
