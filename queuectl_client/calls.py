@@ -74,6 +74,7 @@ class OpCalls:
         context = self._context(cwd, environ)
         return self.call("enqueue", jobs=list(jobs), on_duplicate=on_duplicate, **context)
 
+    @staticmethod
     def _context(cwd: str | None, environ: dict[str, str] | None) -> dict:
         if environ is None:
             environ = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
