@@ -1,0 +1,126 @@
+"""What people who come from pueue or task-spooler type first, and what they get."""
+
+from __future__ import annotations
+
+from tests.conftest import wait_for
+from tests.test_cli import one_line_error
+
+
+def idle_fleet(daemon, count: int) -> None:
+    client = daemon.client()
+    client.scale_workers(count)
+    wait_for(lambda: client.status()["workers"]["idle"] == count, what=f"{count} idle workers")
+
+
+# -- a bare command ----------------------------------------------------------------
+
+
+def test_add_takes_a_command_and_quotes_its_words(daemon):
+    assert daemon.cli("add", "--id", "q", "--", "echo", "a b", "it's").stdout == "q\n"
+    assert daemon.client().get_job("q")["command"] == "echo 'a b' 'it'\"'\"'s'"
+    # Options after the first word belong to the command, as with pueue and tsp.
+    assert daemon.cli("add", "--id", "n", "echo", "-n", "x").stdout == "n\n"
+    assert daemon.client().get_job("n")["command"] == "echo -n x"
+    # One word is a shell command line as typed.
+    daemon.cli("add", "--id", "sh", "--", "make && make test")
+    assert daemon.client().get_job("sh")["command"] == "make && make test"
+
+
+def test_add_runs_the_words_as_given(daemon, workdir):
+    idle_fleet(daemon, 1)
+    daemon.cli("add", "--id", "e", "--", "printf", "%s|", "a b", "c", cwd=str(workdir))
+    assert daemon.cli("wait", "e").returncode == 0
+    assert daemon.cli("logs", "e").stdout == "a b|c|"
+
+
+def test_enqueue_takes_the_words_after_dashes_as_the_command(daemon):
+    result = daemon.cli("enqueue", "--id", "d", "--priority", "3", "--", "echo", "a b")
+    assert result.stdout == "d\n", result.stderr
+    job = daemon.client().get_job("d")
+    assert (job["command"], job["priority"]) == ("echo 'a b'", 3)
+    # An option value that is literally `--` is a value, not the end of the options.
+    assert daemon.cli("enqueue", "--id", "--", "-c", "true").stdout == "--\n"
+    for args in (["--"], ["-c", "true", "--", "echo"], ['{"command":"x"}', "--", "echo"]):
+        result = daemon.cli("enqueue", *args)
+        assert result.returncode == 2, args
+        one_line_error(result)
+
+
+def test_a_command_given_as_json_says_how_to_run_it(daemon):
+    result = daemon.cli("enqueue", "echo hi")
+    assert result.returncode == 2
+    assert one_line_error(result) == (
+        "queuectl: job: invalid JSON at line 1 column 1: Expecting value; "
+        "to run a shell command use: queuectl add -- 'echo hi'"
+    )
+    # Broken JSON is not taken for a command.
+    assert "queuectl add" not in daemon.cli("enqueue", '{"command": "true",}').stderr
+
+
+def test_enqueue_file_that_is_not_utf8_names_the_line(daemon, workdir):
+    path = workdir / "jobs.jsonl"
+    path.write_bytes(b'{"command": "true"}\n{"command": "echo caf\xe9"}\n')
+    result = daemon.cli("enqueue", "--file", str(path))
+    assert result.returncode == 2
+    assert one_line_error(result) == ("queuectl: line 2: not valid UTF-8 (byte 0xe9 at column 22)")
+    assert daemon.client().status()["jobs"]["pending"] == 0
+
+
+# -- options next to JSON ------------------------------------------------------------
+
+
+def test_options_fill_in_what_the_json_leaves_out(daemon):
+    daemon.cli("enqueue", "-c", "true", "--id", "dep")
+    result = daemon.cli(
+        "enqueue",
+        '{"id": "j", "command": "true", "priority": 9, "env": {"A": "json"}}',
+        *("--priority", "1", "--max-retries", "0", "--queue", "q", "--timeout", "7"),
+        *("--delay", "60", "--env", "A=option", "--env", "B=option", "--after", "dep"),
+        *("--unique-key", "k"),
+    )
+    assert result.stdout == "j\n", result.stderr
+    job = daemon.client().get_job("j")
+    assert (job["priority"], job["max_retries"], job["queue"], job["timeout"]) == (9, 0, "q", 7)
+    assert job["after"] == ["dep"] and job["unique_key"] == "k"
+    assert job["run_at"] > job["created_at"]
+    # --id names the job when the JSON does not.
+    assert daemon.cli("enqueue", '{"command": "true"}', "--id", "named").stdout == "named\n"
+
+
+def test_a_job_that_gives_its_time_keeps_it(daemon):
+    daemon.cli(
+        "enqueue",
+        '{"id": "t", "command": "true", "run_at": "2030-01-01T00:00:00Z"}',
+        "--delay",
+        "5",
+    )
+    assert daemon.client().get_job("t")["run_at"] == "2030-01-01T00:00:00.000Z"
+
+
+def test_options_apply_to_every_line_of_a_file(daemon, workdir):
+    path = workdir / "jobs.jsonl"
+    path.write_text('{"command": "true"}\n{"command": "true", "queue": "own"}\n')
+    ids = daemon.cli_json("enqueue", "--file", str(path), "--queue", "batch", "--priority", "4")
+    jobs = [daemon.client().get_job(i) for i in ids]
+    assert [(j["queue"], j["priority"]) for j in jobs] == [("batch", 4), ("own", 4)]
+
+
+def test_options_that_name_one_job_are_refused_for_several(daemon, workdir):
+    path = workdir / "jobs.jsonl"
+    path.write_text('{"command": "true"}\n{"command": "true"}\n')
+    for args, text in (
+        (["--file", str(path), "--id", "x"], "line 2: the file holds more than one job; --id"),
+        (['[{"command": "a"}, {"command": "b"}]', "--unique-key", "k"], "--unique-key"),
+    ):
+        result = daemon.cli("enqueue", *args)
+        assert result.returncode == 2, args
+        assert text in one_line_error(result), args
+    assert daemon.client().status()["jobs"]["pending"] == 0
+    # One line is one job.
+    path.write_text('{"command": "true"}\n')
+    assert daemon.cli("enqueue", "--file", str(path), "--id", "only").stdout == "only\n"
+
+
+def test_enqueue_help_says_options_are_defaults(daemon):
+    text = " ".join(daemon.cli("enqueue", "--help").stdout.split())
+    assert "with JSON or --file they are defaults for the fields each job leaves out" in text
