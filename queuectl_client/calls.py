@@ -116,9 +116,14 @@ class OpCalls:
                 return result
 
     def logs(
-        self, job_id: str, run: int | None = None, offset: int = 0, wait: float | None = None
+        self,
+        job_id: str,
+        run: int | None = None,
+        offset: int = 0,
+        wait: float | None = None,
+        limit: int | None = None,
     ) -> dict:
-        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait)
+        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait, limit=limit)
 
     def retry(self, job_id: str) -> dict:
         return self.call("retry", id=job_id)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 from tests.conftest import wait_for
 from tests.test_cli import one_line_error
 
@@ -124,3 +128,56 @@ def test_options_that_name_one_job_are_refused_for_several(daemon, workdir):
 def test_enqueue_help_says_options_are_defaults(daemon):
     text = " ".join(daemon.cli("enqueue", "--help").stdout.split())
     assert "with JSON or --file they are defaults for the fields each job leaves out" in text
+
+
+# -- logs -f before the job starts ---------------------------------------------------
+
+
+def _follow(daemon, job_id: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "queuectl_client.cli.main", "logs", "-f", job_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=daemon.env(),
+    )
+
+
+def test_logs_follow_waits_for_the_start_and_follows_every_run(daemon):
+    daemon.cli(
+        "add",
+        *("--id", "flaky", "--max-retries", "1"),
+        "--",
+        'echo "try $QUEUECTL_ATTEMPT"; test "$QUEUECTL_ATTEMPT" -ge 2',
+    )
+    follower = _follow(daemon, "flaky")
+    try:
+        time.sleep(1.0)
+        assert follower.poll() is None, follower.communicate()
+        idle_fleet(daemon, 1)
+        out, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert (follower.returncode, out) == (0, "try 1\ntry 2\n"), err
+    assert err == "--- run 2 ---\n"
+    # Looking for the start is not an error the daemon would log each time.
+    assert "request logs" not in daemon.log_text()
+
+
+def test_logs_follow_exits_1_when_the_job_does_not_complete(daemon):
+    daemon.cli("add", "--id", "dies", "--max-retries", "0", "--", "echo bye; exit 3")
+    daemon.cli("add", "--id", "never", "--", "echo never")
+    follower = _follow(daemon, "never")
+    try:
+        time.sleep(0.5)
+        daemon.cli("cancel", "never")
+        out, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert (follower.returncode, out, err) == (1, "", "queuectl: job never ended canceled\n")
+    idle_fleet(daemon, 1)
+    result = daemon.cli("logs", "-f", "dies")
+    assert (result.returncode, result.stdout) == (1, "bye\n")
+    assert result.stderr == "queuectl: job dies ended dead\n"
+    # A job that does not exist is an error at once, as without -f.
+    assert "no job 'ghost'" in one_line_error(daemon.cli("logs", "-f", "ghost"))

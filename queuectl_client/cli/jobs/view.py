@@ -16,6 +16,10 @@ from queuectl_client.cli.progress import Progress
 # Waiting for this many jobs or more shows a progress bar (on a terminal).
 PROGRESS_MIN_JOBS = 10
 WAIT_STEP = 0.5
+# How long one `logs` request of a follower may be held while a run is quiet.
+FOLLOW_WAIT = 5.0
+# How often a follower looks whether a waiting job has started its next run.
+START_POLL = 0.5
 
 
 @click.command("list")
@@ -100,7 +104,13 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
 @click.command()
 @click.argument("job_id", shell_complete=complete_job_ids())
 @click.option("--run", type=click.IntRange(min=1), help="Which run (default: the latest).")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing while the job runs.")
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Wait for the job to start, follow it across retries until it ends, "
+    "and exit 0 only if it completed.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object: the run and its output."
 )
@@ -108,9 +118,16 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
 def logs(settings: Settings, job_id: str, run: int | None, follow: bool, as_json: bool) -> None:
     """Print the captured output (stdout and stderr) of a job's run.
 
+    With -f, a job that has not started yet is waited for; each run is printed
+    as it comes, with a line `--- run N ---` on stderr between runs, until the
+    job is completed, dead or canceled. The exit code is then 0 if it completed
+    and 1 if it ended dead or canceled. With --run, -f follows that run only,
+    until it ends.
+
     \b
-    Example:
+    Examples:
       queuectl logs job1 -f
+      queuectl logs -f "$(queuectl add -- make test)"
     """
     client = settings.client()
     if as_json:
@@ -118,10 +135,19 @@ def logs(settings: Settings, job_id: str, run: int | None, follow: bool, as_json
             fail("--json prints the output so far; it cannot be combined with -f", EXIT_USAGE)
         _logs_json(client, job_id, run)
         return
+    if not follow or run is not None:
+        _print_run(client, job_id, run, follow)
+        return
+    state = _follow_job(client, job_id)
+    if state != "completed":
+        fail(f"job {job_id} ended {state}")
+
+
+def _print_run(client, job_id: str, run: int | None, follow: bool) -> None:
     offset = 0
     out = sys.stdout.buffer
     while True:
-        chunk = client.logs(job_id, run=run, offset=offset, wait=5.0 if follow else None)
+        chunk = client.logs(job_id, run=run, offset=offset, wait=FOLLOW_WAIT if follow else None)
         run = chunk["run"]
         data = chunk["data"]
         if data:
@@ -131,6 +157,37 @@ def logs(settings: Settings, job_id: str, run: int | None, follow: bool, as_json
             continue
         if not follow or not chunk["running"]:
             return
+
+
+def _follow_job(client, job_id: str) -> str:
+    """Print the latest run and every run after it until the job ends; its final state."""
+    run = None
+    while True:
+        ended = _wait_for_run(client, job_id, run or 1)
+        if ended is not None:
+            return ended
+        if run is not None:
+            click.echo(f"--- run {run} ---", err=True)
+        run = client.logs(job_id, run=run, limit=1)["run"]
+        _print_run(client, job_id, run, follow=True)
+        run += 1
+
+
+def _wait_for_run(client, job_id: str, run: int) -> str | None:
+    """Until the job has started its run number `run`: None, or the job's final state
+    if it ended without it.
+
+    The daemon signals a job's end but not its start, so the start is looked for
+    every START_POLL seconds, with `wait` as the pause: it answers at once when
+    the job ends meanwhile (a pending job canceled, a retry that will not come).
+    """
+    while True:
+        job = client.get_job(job_id)
+        if job["runs"] >= run:
+            return None
+        if job["state"] in TERMINAL_STATES:
+            return job["state"]
+        client.wait([job_id], timeout=START_POLL)
 
 
 def _logs_json(client, job_id: str, run: int | None) -> None:
