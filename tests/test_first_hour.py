@@ -181,3 +181,30 @@ def test_logs_follow_exits_1_when_the_job_does_not_complete(daemon):
     assert result.stderr == "queuectl: job dies ended dead\n"
     # A job that does not exist is an error at once, as without -f.
     assert "no job 'ghost'" in one_line_error(daemon.cli("logs", "-f", "ghost"))
+
+
+# -- wait --exit-code ----------------------------------------------------------------
+
+
+def test_wait_exit_code_passes_the_jobs_own_code_through(daemon):
+    for job_id, command in (
+        ("seven", "exit 7"),
+        ("ok", "true"),
+        ("four", "exit 4"),
+        ("killed", "kill -KILL $$"),
+    ):
+        daemon.cli("add", "--id", job_id, "--max-retries", "0", "--", command)
+    daemon.cli("add", "--id", "dropped", "--delay", "600", "--", "true")
+    daemon.cli("cancel", "dropped")
+    idle_fleet(daemon, 2)
+    assert daemon.cli("wait", "seven", "ok", "four", "killed").returncode == 1
+    for ids, code in (
+        (["ok"], 0),
+        (["seven"], 7),
+        (["ok", "four", "seven"], 4),
+        (["killed"], 128 + 9),
+        (["dropped", "seven"], 1),
+    ):
+        result = daemon.cli("wait", "--exit-code", *ids)
+        assert result.returncode == code, (ids, result.stderr)
+    assert "first non-zero" in daemon.cli("wait", "--help").stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -214,18 +215,34 @@ def _logs_json(client, job_id: str, run: int | None) -> None:
 @click.command()
 @click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids())
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after S seconds.")
+@click.option(
+    "--exit-code",
+    "pass_exit_code",
+    is_flag=True,
+    help="Exit with the job's own exit code (several jobs: the first non-zero, in order).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final states as JSON.")
 @pass_settings
 def wait(
-    settings: Settings, job_ids: tuple[str, ...], timeout: float | None, as_json: bool
+    settings: Settings,
+    job_ids: tuple[str, ...],
+    timeout: float | None,
+    pass_exit_code: bool,
+    as_json: bool,
 ) -> None:
     """Wait until each job is completed, dead or canceled.
 
-    Exits 0 only if every job completed.
+    Exits 0 only if every job completed, else 1. With --exit-code it exits with
+    the job's own exit code instead, as `tsp -w` does: 0 for a completed job;
+    for another, the exit code of its last run, 128+N if signal N ended that
+    run, or 1 when there is neither (canceled before it ran, timed out, could
+    not start). With several jobs, the first of them in the order given whose
+    code is not 0 decides. A timeout exits 1 either way.
 
     \b
-    Example:
+    Examples:
       queuectl wait job1 job2 --timeout 60
+      queuectl wait --exit-code build
     """
     started = time.monotonic()
     client = settings.client()
@@ -243,8 +260,26 @@ def wait(
             click.echo(f"{job_id}: {state}")
     if not result["done"]:
         fail(f"timed out after {time.monotonic() - started:.1f} s with jobs still unfinished")
+    if pass_exit_code:
+        codes = (
+            job_exit_code(client.get_job(job_id)) for job_id in ids if states[job_id] != "completed"
+        )
+        sys.exit(next((code for code in codes if code), 0))
     if any(state != "completed" for state in states.values()):
         sys.exit(1)
+
+
+def job_exit_code(job: dict) -> int:
+    """A finished job as one exit status, the way a shell reports its last command."""
+    if job["state"] == "completed":
+        return 0
+    if job["exit_code"]:
+        return job["exit_code"]
+    history = job.get("history") or []
+    name = history[-1]["signal"] if history else None
+    if name in signal.Signals.__members__:
+        return 128 + signal.Signals[name].value
+    return 1
 
 
 def _wait_with_progress(client, ids: list[str], timeout: float | None, progress: Progress) -> dict:
