@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 
+import pytest
+
+from protocol.errors import ErrorCode, ProtocolError
 from tests.conftest import wait_for
 from tests.test_cli import one_line_error
 
@@ -208,3 +212,60 @@ def test_wait_exit_code_passes_the_jobs_own_code_through(daemon):
         result = daemon.cli("wait", "--exit-code", *ids)
         assert result.returncode == code, (ids, result.stderr)
     assert "first non-zero" in daemon.cli("wait", "--help").stdout
+
+
+# -- several jobs at once --------------------------------------------------------------
+
+
+def test_cancel_and_retry_take_several_ids_and_go_on_past_a_bad_one(daemon):
+    for job_id in ("a", "b", "c"):
+        daemon.cli("add", "--id", job_id, "--", "true")
+    result = daemon.cli("cancel", "a", "ghost", "b")
+    assert result.returncode == 1
+    assert result.stdout == "a: canceled\nb: canceled\n"
+    assert one_line_error(result) == "queuectl: not_found: no job 'ghost'"
+    assert daemon.client().get_job("c")["state"] == "pending"
+    records = daemon.cli_json("cancel", "c")
+    assert records["id"] == "c"  # one id: its record, as before
+    result = daemon.cli("retry", "a", "b", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [job["state"] for job in json.loads(result.stdout)] == ["pending", "pending"]
+    result = daemon.cli("retry", "a", "c")
+    assert result.returncode == 1 and result.stdout == "c: pending\n"
+    assert "cannot retry job 'a': it is pending" in one_line_error(result)
+
+
+def test_cancel_all_with_filters_reports_the_count(daemon):
+    for job_id, queue in (("e1", "emails"), ("e2", "emails"), ("w1", "web")):
+        daemon.cli("add", "--id", job_id, "--queue", queue, "--", "true")
+    daemon.cli("add", "--id", "later", "--queue", "emails", "--after", "e1", "--", "true")
+    result = daemon.cli("cancel", "--all", "--queue", "emails", "--state", "pending")
+    assert result.returncode == 0, result.stderr
+    # `later` is canceled with e1, its dependency, and not counted twice.
+    assert result.stdout.splitlines()[-1].startswith("canceled ")
+    states = {j["id"]: j["state"] for j in daemon.client().list_jobs()}
+    assert states == {"e1": "canceled", "e2": "canceled", "w1": "pending", "later": "canceled"}
+    result = daemon.cli("retry", "--all", "--state", "canceled", "--queue", "emails")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "retried 3 job(s)"
+    for args in (["cancel"], ["cancel", "--all", "x"], ["cancel", "x", "--queue", "q"]):
+        assert daemon.cli(*args).returncode == 2, args
+    assert "--all needs --state" in daemon.cli("retry", "--all").stderr
+
+
+def test_list_takes_several_states(daemon):
+    for job_id in ("p", "c1", "c2"):
+        daemon.cli("add", "--id", job_id, "--", "true")
+    daemon.cli("cancel", "c1", "c2")
+    daemon.cli("add", "--id", "d", "--delay", "600", "--", "true")
+    listed = daemon.cli_json("list", "--state", "canceled", "--state", "pending")
+    assert [job["id"] for job in listed] == ["p", "c1", "c2", "d"]
+    listed = daemon.cli_json("list", "--state", "canceled")
+    assert [job["id"] for job in listed] == ["c1", "c2"]
+    # On the wire: a string as before, or an array.
+    client = daemon.client()
+    assert len(client.call("list_jobs", state=["canceled"])["jobs"]) == 2
+    for bad in ([], ["canceled", "bogus"], [1]):
+        with pytest.raises(ProtocolError) as refused:
+            client.call("list_jobs", state=bad)
+        assert refused.value.code == ErrorCode.BAD_REQUEST

@@ -24,20 +24,33 @@ START_POLL = 0.5
 
 
 @click.command("list")
-@click.option("--state", type=click.Choice(JOB_STATES), help="Only jobs in this state.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(JOB_STATES),
+    help="Only jobs in this state (repeatable: in any of them).",
+)
 @click.option("--queue", help="Only jobs of this queue.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
 @pass_settings
 def list_jobs(
-    settings: Settings, state: str | None, queue: str | None, limit: int | None, as_json: bool
+    settings: Settings,
+    states: tuple[str, ...],
+    queue: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """List jobs in the order they were added.
 
     \b
-    Example:
+    Examples:
       queuectl list --state pending --limit 20
+      queuectl list --state dead --state canceled --queue ci
     """
+    # One state goes as a string, which every daemon of protocol 1 understands.
+    state = list(dict.fromkeys(states)) if len(states) > 1 else (states[0] if states else None)
     jobs = settings.client().list_jobs(state=state, queue=queue, limit=limit)
     if as_json:
         print_json(jobs)
