@@ -269,3 +269,43 @@ def test_list_takes_several_states(daemon):
         with pytest.raises(ProtocolError) as refused:
             client.call("list_jobs", state=bad)
         assert refused.value.code == ErrorCode.BAD_REQUEST
+
+
+# -- why nothing runs ------------------------------------------------------------------
+
+NO_WORKERS = "there are no workers (start some with `queuectl worker start`)"
+
+
+def test_enqueue_says_when_nothing_will_start_the_job(daemon):
+    result = daemon.cli("add", "--id", "x", "--", "true")
+    assert result.stdout == "x\n"
+    assert result.stderr == f"queuectl: note: no job starts yet: {NO_WORKERS}\n"
+    result = daemon.cli("add", "--id", "y", "--json", "--", "true")
+    assert json.loads(result.stdout) == ["y"] and "no workers" in result.stderr
+    idle_fleet(daemon, 1)
+    daemon.cli("queue", "pause", "q")
+    daemon.cli("worker", "drain")
+    result = daemon.cli("enqueue", '{"command": "true"}', "--queue", "q")
+    assert result.stderr == (
+        "queuectl: note: no job starts yet: the fleet is drained (`queuectl worker resume` "
+        "ends it); queue q is paused (`queuectl queue resume q` resumes it)\n"
+    )
+    daemon.cli("worker", "resume")
+    assert daemon.cli("add", "--", "true").stderr == ""
+
+
+def test_show_and_status_say_why_a_job_waits(daemon):
+    daemon.cli("add", "--id", "dep", "--", "true")
+    daemon.cli("add", "--id", "later", "--delay", "600", "--after", "dep", "--", "true")
+    shown = daemon.cli("show", "later").stdout
+    [line] = [line for line in shown.splitlines() if line.startswith("waiting:")]
+    assert "it is scheduled for " in line and "it waits for 1 of its dependencies (dep)" in line
+    assert line.endswith(NO_WORKERS)
+    assert "waiting" not in daemon.cli_json("show", "later")
+    status = daemon.cli("status").stdout
+    assert f"note:    no job starts: {NO_WORKERS}; 2 job(s) waiting" in status
+    assert "note:" not in daemon.cli("status", "--json").stdout
+    idle_fleet(daemon, 1)
+    daemon.cli("wait", "dep")
+    assert "note:" not in daemon.cli("status").stdout
+    assert "waiting:" not in daemon.cli("show", "dep").stdout

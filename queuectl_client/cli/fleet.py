@@ -9,6 +9,7 @@ from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import duration
 from queuectl_client.cli.top import run_live_view, watch_options
+from queuectl_client.cli.waiting import NO_WORKERS, paused_queues, queue_blocker
 
 
 def register(cli: click.Group) -> None:
@@ -52,6 +53,11 @@ def status(
     )
     if workers.get("draining"):
         click.echo("         draining: no new job starts until `queuectl worker resume`")
+    waiting = jobs["pending"] + jobs["failed"]
+    if workers["target"] == 0:
+        click.echo(f"note:    no job starts: {NO_WORKERS}; {waiting} job(s) waiting")
+    for queue in paused_queues(settings.client().queue_list()):
+        click.echo(f"note:    {queue_blocker(queue)}")
     for running in workers["running"]:
         click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
     click.echo(

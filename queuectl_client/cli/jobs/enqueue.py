@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import click
@@ -14,6 +14,7 @@ import click
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.progress import Progress
+from queuectl_client.cli.waiting import enqueued_note
 
 FILE_BATCH = 10_000
 # A file this large gets a progress bar (on a terminal), sent in smaller batches
@@ -49,6 +50,7 @@ def _command_hint(text: str) -> str:
 def _read_jobs_file(
     handle: BinaryIO,
     defaults: JobDefaults,
+    queues: set[str],
     on_line: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
     count = 0
@@ -71,7 +73,9 @@ def _read_jobs_file(
         count += 1
         if count == 2:
             defaults.refuse_for_many(f"line {number}: the file holds more than one job")
-        yield defaults.apply(spec)
+        spec = defaults.apply(spec)
+        queues.add(spec.get("queue") or "default")
+        yield spec
 
 
 class JobDefaults:
@@ -316,11 +320,24 @@ def submit(client, specs: list, on_duplicate: str | None, as_json: bool) -> None
     result = client.submit(*specs, on_duplicate=on_duplicate)
     if as_json:
         print_json(result["ids"])
-        return
-    for job_id in result["ids"]:
-        click.echo(job_id)
+    else:
+        for job_id in result["ids"]:
+            click.echo(job_id)
     for job_id in result["existing"]:
         click.echo(f"queuectl: job {job_id} holds that unique key; nothing new enqueued", err=True)
+    _note_if_nothing_runs(client, _queues_of(specs))
+
+
+def _queues_of(specs: Iterable) -> set[str]:
+    return {
+        (spec.get("queue") or "default") if isinstance(spec, dict) else "default" for spec in specs
+    }
+
+
+def _note_if_nothing_runs(client, queues: set[str]) -> None:
+    note = enqueued_note(client, queues)
+    if note is not None:
+        click.echo(f"queuectl: {note}", err=True)
 
 
 def _enqueue_file(
@@ -338,11 +355,12 @@ def _enqueue_file(
 
     total = 0
     all_ids: list[str] = []
+    queues: set[str] = set()
     batch = PROGRESS_BATCH if progress.enabled else FILE_BATCH
     try:
         with progress:
             batches = client.enqueue_many(
-                _read_jobs_file(jobs_file, defaults, on_line),
+                _read_jobs_file(jobs_file, defaults, queues, on_line),
                 batch_size=batch,
                 on_duplicate=on_duplicate,
             )
@@ -358,6 +376,8 @@ def _enqueue_file(
         raise
     if as_json:
         print_json(all_ids)
+    if total:
+        _note_if_nothing_runs(client, queues)
 
 
 def _regular_file_size(handle) -> int | None:

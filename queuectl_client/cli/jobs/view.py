@@ -13,6 +13,7 @@ from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
 from queuectl_client.cli.format import job_rows, local_time, table
 from queuectl_client.cli.progress import Progress
+from queuectl_client.cli.waiting import WAITING_STATES, job_blockers
 
 # Waiting for this many jobs or more shows a progress bar (on a terminal).
 PROGRESS_MIN_JOBS = 10
@@ -71,10 +72,14 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
     Example:
       queuectl show job1
     """
-    job = settings.client().get_job(job_id)
+    client = settings.client()
+    job = client.get_job(job_id)
     if as_json:
         print_json(job)
         return
+    waiting = None
+    if job["state"] in WAITING_STATES:
+        waiting = "; ".join(job_blockers(job, client.status(), client.queue_list())) or None
     fields = [
         ("id", job["id"]),
         ("state", job["state"]),
@@ -92,6 +97,8 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         ("exit code", job["exit_code"]),
         ("last error", job["last_error"]),
     ]
+    if waiting:
+        fields.append(("waiting", waiting))
     for name, value in fields:
         click.echo(f"{name + ':':<11} {value if value is not None else '-'}")
     history = job.get("history") or []
