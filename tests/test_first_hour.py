@@ -309,3 +309,32 @@ def test_show_and_status_say_why_a_job_waits(daemon):
     daemon.cli("wait", "dep")
     assert "note:" not in daemon.cli("status").stdout
     assert "waiting:" not in daemon.cli("show", "dep").stdout
+
+
+# -- labels that say what they mean ------------------------------------------------------
+
+
+def test_a_job_waiting_for_its_retry_reads_as_retrying(daemon):
+    daemon.cli("add", "--id", "flaky", "--max-retries", "2", "--", "exit 3")
+    daemon.cli("config", "set", "backoff-base", "600")
+    idle_fleet(daemon, 1)
+    wait_for(lambda: daemon.client().get_job("flaky")["state"] == "failed", what="a failure")
+    [row] = daemon.cli("list").stdout.splitlines()[1:]
+    assert row.split()[1:4] == ["retrying", "at", row.split()[3]] and "1/3" in row.split()
+    assert "failed (retrying at " in daemon.cli("show", "flaky").stdout
+    assert "retrying 1" in daemon.cli("status").stdout
+    # The protocol's name stays, for filters and scripts.
+    assert [j["id"] for j in daemon.cli_json("list", "--state", "failed")] == ["flaky"]
+
+
+def test_tries_of_a_running_job_count_the_attempt_under_way(daemon):
+    idle_fleet(daemon, 1)
+    daemon.cli("add", "--id", "slow", "--", "sleep 30")
+    client = daemon.client()
+    wait_for(lambda: client.get_job("slow")["started_at"] is not None, what="the start")
+    [worker] = client.status(processes=True)["workers"]["list"]
+    in_top = f"{worker['job']['attempt']}/{worker['job']['max_attempts']}"
+    [row] = daemon.cli("list").stdout.splitlines()[1:]
+    assert row.split()[2] == in_top == "1/4"
+    assert "tries:      1 of 4" in daemon.cli("show", "slow").stdout
+    daemon.cli("cancel", "slow")

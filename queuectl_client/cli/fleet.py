@@ -7,7 +7,7 @@ import click
 
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, fail, pass_settings, print_json
-from queuectl_client.cli.format import duration
+from queuectl_client.cli.format import duration, state_label
 from queuectl_client.cli.top import run_live_view, watch_options
 from queuectl_client.cli.waiting import NO_WORKERS, paused_queues, queue_blocker
 
@@ -44,7 +44,8 @@ def status(
     click.echo(
         "jobs:    "
         + "  ".join(
-            terminal.paint_state(state, colour, f"{state} {count}") for state, count in jobs.items()
+            terminal.paint_state(state, colour, f"{state_label(state)} {count}")
+            for state, count in jobs.items()
         )
     )
     click.echo(

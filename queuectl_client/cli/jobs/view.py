@@ -11,7 +11,7 @@ import click
 from protocol.messages import JOB_STATES, TERMINAL_STATES
 from queuectl_client.cli.completion import complete_job_ids
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
-from queuectl_client.cli.format import job_rows, local_time, table
+from queuectl_client.cli.format import job_rows, local_time, table, tries
 from queuectl_client.cli.progress import Progress
 from queuectl_client.cli.waiting import WAITING_STATES, job_blockers
 
@@ -82,13 +82,13 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         waiting = "; ".join(job_blockers(job, client.status(), client.queue_list())) or None
     fields = [
         ("id", job["id"]),
-        ("state", job["state"]),
+        ("state", _state_line(job)),
         ("command", job["command"]),
         ("queue", job["queue"]),
         ("priority", job["priority"]),
         ("after", ", ".join(job.get("after") or ()) or None),
         ("unique key", job.get("unique_key")),
-        ("attempts", f"{job['attempts']} of {job['max_retries'] + 1}"),
+        ("tries", tries(job["attempts"], job["max_retries"], job["state"], " of ")),
         ("timeout", f"{job['timeout']:g} s" if job["timeout"] else "none"),
         ("created", local_time(job["created_at"])),
         ("run at", local_time(job["run_at"])),
@@ -120,6 +120,13 @@ def show(settings: Settings, job_id: str, as_json: bool) -> None:
         click.echo(
             table(("RUN", "OUTCOME", "WORKER", "PID", "STARTED", "FINISHED", "EXIT", "ERROR"), rows)
         )
+
+
+def _state_line(job: dict) -> str:
+    if job["state"] == "failed":
+        # The protocol's name, for `list --state`, with what it means.
+        return f"failed (retrying at {local_time(job['run_at'])})"
+    return job["state"]
 
 
 @click.command()
