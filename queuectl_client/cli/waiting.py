@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from protocol.errors import ProtocolError
 from protocol.times import parse_iso
 from queuectl_client.cli.format import local_time
 
@@ -35,8 +36,13 @@ def enqueued_note(client, queues: Iterable[str]) -> str | None:
     """One line for jobs just enqueued into `queues` that nothing will start: a fleet
     of 0, a drain, a paused queue. A delay or a dependency the jobs asked for is no
     news to whoever enqueued them, so it is not mentioned."""
-    notes = fleet_blockers(client.status())
-    notes.extend(queue_blocker(name) for name in paused_queues(client.queue_list(), queues))
+    try:
+        notes = fleet_blockers(client.status())
+        notes.extend(queue_blocker(name) for name in paused_queues(client.queue_list(), queues))
+    except ProtocolError:
+        # The jobs are enqueued; a note that cannot be worked out must not make
+        # the command look as if it had failed.
+        return None
     return f"note: no job starts yet: {'; '.join(notes)}" if notes else None
 
 

@@ -70,7 +70,11 @@ def _act_on_each(ids: list[str], act, lenient: bool) -> tuple[list[dict], bool]:
 
 def _report(records: list[dict], failed: bool, as_json: bool, single: bool, summary: str) -> None:
     if as_json:
-        print_json(records[0] if single and records else records)
+        # One id gives its record, as before there were several; a refused one, none.
+        if not single:
+            print_json(records)
+        elif records:
+            print_json(records[0])
     else:
         for job in records:
             click.echo(f"{job['id']}: {job['state']}")
