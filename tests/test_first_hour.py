@@ -338,3 +338,15 @@ def test_tries_of_a_running_job_count_the_attempt_under_way(daemon):
     assert row.split()[2] == in_top == "1/4"
     assert "tries:      1 of 4" in daemon.cli("show", "slow").stdout
     daemon.cli("cancel", "slow")
+
+
+def test_arguments_that_are_not_utf8_are_one_line_errors(daemon):
+    for args in (["add", "--", "echo \udcff"], ["enqueue", '{"command": "\udcff"}']):
+        result = subprocess.run(
+            [sys.executable, "-m", "queuectl_client.cli.main", *args],
+            capture_output=True,
+            env=daemon.env(),
+            timeout=60,
+        )
+        assert result.returncode == 2, args
+        assert result.stderr == b"queuectl: an argument is not valid UTF-8\n", args

@@ -23,7 +23,7 @@ from queuectl_client.cli import (
     settings,
     top,
 )
-from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, Settings
+from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Settings
 from queuectl_client.client import DaemonUnreachable
 
 
@@ -125,6 +125,11 @@ def main() -> None:
     except DaemonUnreachable as exc:
         click.echo(f"queuectl: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
+    except UnicodeEncodeError:
+        # Arguments that are not UTF-8 arrive with surrogate escapes, which no
+        # request can carry.
+        click.echo("queuectl: an argument is not valid UTF-8", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

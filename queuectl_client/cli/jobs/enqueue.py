@@ -25,10 +25,6 @@ PROGRESS_BATCH = 1000
 
 def _parse_json(text: str, where: str) -> object:
     try:
-        text.encode()
-    except UnicodeEncodeError:
-        fail(f"{where}: not valid UTF-8", EXIT_USAGE)
-    try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         fail(
