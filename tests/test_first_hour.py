@@ -350,3 +350,12 @@ def test_arguments_that_are_not_utf8_are_one_line_errors(daemon):
         )
         assert result.returncode == 2, args
         assert result.stderr == b"queuectl: an argument is not valid UTF-8\n", args
+
+
+def test_a_stopped_fleet_is_named_after_a_restart_too(daemon_factory):
+    daemon = daemon_factory(workers=None)
+    assert daemon.cli("worker", "stop").returncode == 0
+    daemon.restart()
+    result = daemon.cli("add", "--id", "held", "--", "true")
+    assert result.stdout == "held\n" and NO_WORKERS in result.stderr
+    assert f"waiting:    {NO_WORKERS}" in daemon.cli("show", "held").stdout
