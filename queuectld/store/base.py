@@ -11,7 +11,6 @@ on another's attempt. `tests/store_contract/` is the suite each backend passes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -247,7 +246,7 @@ class Store(Transactions):
 
     @abstractmethod
     def list_jobs(
-        self, states: Sequence[str] | None, queue: str | None, limit: int, after: int | None
+        self, states: list[str] | None, queue: str | None, limit: int, after: int | None
     ) -> tuple[list[dict], int | None]:
         """A page of job records in creation order (in any of `states`, when given), and
         the cursor of the next page."""

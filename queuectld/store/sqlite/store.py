@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import msgpack
@@ -547,7 +546,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         return seq, run, state, path[0] if path else None
 
     def list_jobs(
-        self, states: Sequence[str] | None, queue: str | None, limit: int, after: int | None
+        self, states: list[str] | None, queue: str | None, limit: int, after: int | None
     ) -> tuple[list[dict], int | None]:
         where, params = ["seq > ?"], [after or 0]
         if states:
