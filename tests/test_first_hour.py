@@ -290,6 +290,7 @@ def test_enqueue_says_when_nothing_will_start_the_job(daemon):
         "queuectl: note: no job starts yet: the fleet is drained (`queuectl worker resume` "
         "ends it); queue q is paused (`queuectl queue resume q` resumes it)\n"
     )
+    assert "note:    queue q is paused" in daemon.cli("status").stdout
     daemon.cli("worker", "resume")
     assert daemon.cli("add", "--", "true").stderr == ""
 
