@@ -30,7 +30,8 @@ JOBS = {
         "on_duplicate": Field("str"),
     },
     "get_job": {"id": Field("str", required=True)},
-    "list_jobs": {"state": Field("str"), "queue": Field("str"), **_PAGE},
+    # A string or an array of strings; the handler checks which.
+    "list_jobs": {"state": Field("any"), "queue": Field("str"), **_PAGE},
     "cancel": {"id": Field("str", required=True)},
     "wait": {
         "ids": Field("str_list", required=True, nonempty=True),

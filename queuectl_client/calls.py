@@ -84,9 +84,13 @@ class OpCalls:
         return self.call("get_job", id=job_id)
 
     def list_jobs(
-        self, state: str | None = None, queue: str | None = None, limit: int | None = None
+        self,
+        state: str | list[str] | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
     ) -> list[dict]:
-        """Jobs in creation order; all of them when limit is None (paged underneath)."""
+        """Jobs in creation order, in `state` (or any of a list of states); all of them
+        when limit is None (paged underneath)."""
         return self._pages("list_jobs", limit, state=state, queue=queue)
 
     def _pages(self, op: str, limit: int | None, **args: Any) -> list[dict]:
@@ -116,9 +120,14 @@ class OpCalls:
                 return result
 
     def logs(
-        self, job_id: str, run: int | None = None, offset: int = 0, wait: float | None = None
+        self,
+        job_id: str,
+        run: int | None = None,
+        offset: int = 0,
+        wait: float | None = None,
+        limit: int | None = None,
     ) -> dict:
-        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait)
+        return self.call("logs", id=job_id, run=run, offset=offset, wait=wait, limit=limit)
 
     def retry(self, job_id: str) -> dict:
         return self.call("retry", id=job_id)

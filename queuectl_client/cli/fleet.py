@@ -7,8 +7,9 @@ import click
 
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, fail, pass_settings, print_json
-from queuectl_client.cli.format import duration
+from queuectl_client.cli.format import duration, state_label
 from queuectl_client.cli.top import run_live_view, watch_options
+from queuectl_client.cli.waiting import NO_WORKERS, paused_queues, queue_blocker
 
 
 def register(cli: click.Group) -> None:
@@ -43,7 +44,8 @@ def status(
     click.echo(
         "jobs:    "
         + "  ".join(
-            terminal.paint_state(state, colour, f"{state} {count}") for state, count in jobs.items()
+            terminal.paint_state(state, colour, f"{state_label(state)} {count}")
+            for state, count in jobs.items()
         )
     )
     click.echo(
@@ -54,6 +56,11 @@ def status(
         click.echo(f"         halted: {workers['halted']}")
     if workers.get("draining"):
         click.echo("         draining: no new job starts until `queuectl worker resume`")
+    waiting = jobs["pending"] + jobs["failed"]
+    if workers["target"] == 0:
+        click.echo(f"note:    no job starts: {NO_WORKERS}; {waiting} job(s) waiting")
+    for queue in paused_queues(settings.client().queue_list()):
+        click.echo(f"note:    {queue_blocker(queue)}")
     for running in workers["running"]:
         click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
     click.echo(

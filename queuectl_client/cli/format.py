@@ -83,13 +83,50 @@ def local_time(iso: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+# The protocol's `failed` is a job whose retry is scheduled; in pueue and
+# task-spooler "failed" is final, so what people read says what it means.
+STATE_LABELS = {"failed": "retrying"}
+LABEL_STATES = {label: state for state, label in STATE_LABELS.items()}
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+def job_state(job: dict) -> str:
+    """The state of a job for a table: a retry-waiting one with the time of its retry."""
+    if job["state"] == "failed":
+        return f"retrying at {short_time(job['run_at'])}"
+    return job["state"]
+
+
+def paint_label(text: str, colour: bool) -> str:
+    """Colour a (possibly cut) state cell by the state it names."""
+    first = text.rstrip("…").split(" ")[0]
+    return terminal.paint_state(LABEL_STATES.get(first, first), colour, text)
+
+
+def tries(attempts: int, max_retries: int, state: str, sep: str = "/") -> str:
+    """Attempts started out of attempts allowed; a running attempt has started, so the
+    same job reads the same here as in `top`."""
+    started = attempts + (1 if state == "processing" else 0)
+    return f"{started}{sep}{max_retries + 1}"
+
+
+def short_time(iso: str) -> str:
+    """Local time of day, with the date only when it is not today."""
+    text = local_time(iso)
+    today = datetime.now().strftime("%Y-%m-%d ")
+    return text.removeprefix(today)
+
+
 def job_rows(jobs: list[dict]) -> str:
     colour = terminal.colour_enabled()
     rows = [
         (
             j["id"],
-            j["state"],
-            f"{j['attempts']}/{j['max_retries'] + 1}",
+            job_state(j),
+            tries(j["attempts"], j["max_retries"], j["state"]),
             j["priority"],
             j["queue"],
             local_time(j["updated_at"]),
@@ -100,5 +137,5 @@ def job_rows(jobs: list[dict]) -> str:
     return table(
         ("ID", "STATE", "TRIES", "PRI", "QUEUE", "UPDATED", "COMMAND"),
         rows,
-        styles={1: lambda text: terminal.paint_state(text.rstrip("…"), colour, text)},
+        styles={1: lambda text: paint_label(text, colour)},
     )

@@ -128,6 +128,11 @@ def main() -> None:
     except BadArgument as exc:
         click.echo(f"queuectl: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    except UnicodeEncodeError:
+        # Arguments that are not UTF-8 arrive with surrogate escapes, which no
+        # request can carry.
+        click.echo("queuectl: an argument is not valid UTF-8", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

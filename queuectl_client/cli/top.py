@@ -23,7 +23,7 @@ from protocol.schema import MAX_SECONDS
 from protocol.times import parse_iso
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, pass_settings
-from queuectl_client.cli.format import duration, table
+from queuectl_client.cli.format import duration, state_label, table
 
 NEXT_JOBS = 10
 
@@ -126,7 +126,9 @@ def render(status: dict, width: int | None, colour: bool) -> list[str]:
         + f"  pid {info['pid']}  up {duration(info['uptime'])}  {clock}"
         + ("  STOPPING" if info.get("stopping") else ""),
         "jobs:    "
-        + "  ".join(terminal.paint_state(s, colour, f"{s} {n}") for s, n in jobs.items()),
+        + "  ".join(
+            terminal.paint_state(s, colour, f"{state_label(s)} {n}") for s, n in jobs.items()
+        ),
         f"workers: {workers['alive']} alive (target {workers['target']}), "
         f"{workers['busy']} busy, {workers['idle']} idle",
         "",
@@ -164,7 +166,7 @@ def render(status: dict, width: int | None, colour: bool) -> list[str]:
             (
                 job["id"],
                 _due(parse_iso(job["run_at"]) - now),
-                job["state"],
+                state_label(job["state"]),
                 job["queue"],
                 job["priority"],
                 job["command"],

@@ -301,9 +301,10 @@ class Store(Transactions):
 
     @abstractmethod
     def list_jobs(
-        self, state: str | None, queue: str | None, limit: int, after: int | None
+        self, states: list[str] | None, queue: str | None, limit: int, after: int | None
     ) -> tuple[list[JobRow], int | None]:
-        """A page of jobs in creation order, and the cursor of the next page."""
+        """A page of jobs in creation order (in any of `states`, when given), and the
+        cursor of the next page."""
 
     @abstractmethod
     def count_by_state(self) -> dict[str, int]: ...

@@ -10,6 +10,7 @@ from queuectl_client.cli.jobs import enqueue, steer, view
 def register(cli: click.Group) -> None:
     for command in (
         enqueue.enqueue,
+        enqueue.add,
         view.list_jobs,
         view.show,
         view.logs,

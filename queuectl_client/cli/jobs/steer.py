@@ -2,47 +2,171 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import TERMINAL_STATES
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli.completion import complete_job_ids
-from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.context import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Settings,
+    fail,
+    pass_settings,
+    print_json,
+)
 from queuectl_client.cli.parse import parse_duration
 
 FINISHED_STATES = TERMINAL_STATES
 
 
-@click.command()
-@click.argument("job_id", shell_complete=complete_job_ids(("pending", "failed", "processing")))
-@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
-@pass_settings
-def cancel(settings: Settings, job_id: str, as_json: bool) -> None:
-    """Cancel a job: a waiting one never starts, a running one is killed. Never retried.
+WAITING_OR_RUNNING = ("pending", "failed", "processing")
 
-    \b
-    Example:
-      queuectl cancel job1
+
+def _selection(
+    client,
+    job_ids: tuple[str, ...],
+    all_jobs: bool,
+    states: tuple[str, ...],
+    queue: str | None,
+    every_state: tuple[str, ...],
+) -> list[str]:
+    """The ids to act on: those given, or with --all those the filters select."""
+    if all_jobs and job_ids:
+        fail("give job ids or --all, not both", EXIT_USAGE)
+    if not all_jobs and not job_ids:
+        fail("give one or more job ids, or --all", EXIT_USAGE)
+    if not all_jobs:
+        if states or queue is not None:
+            fail("--state and --queue go with --all", EXIT_USAGE)
+        return list(dict.fromkeys(job_ids))
+    wanted = list(states or every_state)
+    jobs = client.list_jobs(state=wanted if len(wanted) > 1 else wanted[0], queue=queue)
+    return [job["id"] for job in jobs]
+
+
+def _act_on_each(ids: list[str], act, lenient: bool) -> tuple[list[dict], bool]:
+    """Act on every id, whatever happens to the others: the records of those that
+    worked, and whether any failed (each failure is one line on stderr).
+
+    With `lenient` (the jobs came from --all), a job that moved on between the
+    listing and the act, such as a dependent canceled with its dependency, is
+    skipped rather than an error.
     """
-    job = settings.client().cancel(job_id)
+    done, failed = [], False
+    for job_id in ids:
+        try:
+            done.append(act(job_id))
+        except ProtocolError as exc:
+            if lenient and exc.code in (ErrorCode.CONFLICT, ErrorCode.NOT_FOUND):
+                continue
+            click.echo(f"queuectl: {exc.code.value}: {exc.message}", err=True)
+            failed = True
+    return done, failed
+
+
+def _report(records: list[dict], failed: bool, as_json: bool, single: bool, summary: str) -> None:
     if as_json:
-        print_json(job)
-        return
-    click.echo(f"{job['id']}: {job['state']}")
+        # One id gives its record, as before there were several; a refused one, none.
+        if not single:
+            print_json(records)
+        elif records:
+            print_json(records[0])
+    else:
+        for job in records:
+            click.echo(f"{job['id']}: {job['state']}")
+        if summary:
+            click.echo(summary.format(count=len(records)))
+    if failed:
+        sys.exit(EXIT_REFUSED)
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument(
+    "job_ids", nargs=-1, shell_complete=complete_job_ids(("pending", "failed", "processing"))
+)
+@click.option("--all", "all_jobs", is_flag=True, help="Every waiting or running job (see --state).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(WAITING_OR_RUNNING),
+    help="With --all: only jobs in this state (repeatable; default all three).",
+)
+@click.option("--queue", help="With --all: only jobs of this queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record(s) as JSON.")
 @pass_settings
-def retry(settings: Settings, job_id: str) -> None:
-    """Run a finished job (completed, dead or canceled) again; its history is kept.
+def cancel(
+    settings: Settings,
+    job_ids: tuple[str, ...],
+    all_jobs: bool,
+    states: tuple[str, ...],
+    queue: str | None,
+    as_json: bool,
+) -> None:
+    """Cancel jobs: a waiting one never starts, a running one is killed. Never retried.
+
+    Each job is reported on its own line. A job that cannot be canceled (no
+    such job, already finished) is one error line on stderr; the others are
+    still canceled, and the exit code is 1. With --all, jobs that finish (or
+    are canceled with a dependency) while the command runs are skipped.
+    --json prints the record of one job given, else an array.
 
     \b
-    Example:
-      queuectl retry job1
+    Examples:
+      queuectl cancel job1 job2
+      queuectl cancel --all --queue emails --state pending
     """
-    job = settings.client().retry(job_id)
-    click.echo(f"{job['id']}: {job['state']}")
+    client = settings.client()
+    ids = _selection(client, job_ids, all_jobs, states, queue, WAITING_OR_RUNNING)
+    records, failed = _act_on_each(ids, client.cancel, lenient=all_jobs)
+    summary = "canceled {count} job(s)" if all_jobs else ""
+    _report(records, failed, as_json, len(job_ids) == 1, summary)
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, shell_complete=complete_job_ids(FINISHED_STATES))
+@click.option("--all", "all_jobs", is_flag=True, help="Every finished job in the --state given.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(FINISHED_STATES),
+    help="With --all (required there): only jobs in this state (repeatable).",
+)
+@click.option("--queue", help="With --all: only jobs of this queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record(s) as JSON.")
+@pass_settings
+def retry(
+    settings: Settings,
+    job_ids: tuple[str, ...],
+    all_jobs: bool,
+    states: tuple[str, ...],
+    queue: str | None,
+    as_json: bool,
+) -> None:
+    """Run finished jobs (completed, dead or canceled) again; their history is kept.
+
+    As with cancel, each job is reported on its own line, a job that cannot be
+    retried is an error line on stderr while the others are still retried, and
+    the exit code is then 1. --all needs --state, so that no finished job is
+    run again by accident.
+
+    \b
+    Examples:
+      queuectl retry job1 job2
+      queuectl retry --all --state canceled --queue ci
+    """
+    if all_jobs and not states:
+        fail("--all needs --state (completed, dead or canceled)", EXIT_USAGE)
+    client = settings.client()
+    ids = _selection(client, job_ids, all_jobs, states, queue, FINISHED_STATES)
+    records, failed = _act_on_each(ids, client.retry, lenient=all_jobs)
+    summary = "retried {count} job(s)" if all_jobs else ""
+    _report(records, failed, as_json, len(job_ids) == 1, summary)
 
 
 @click.command()

@@ -147,16 +147,31 @@ async def get_job(ctx: HandlerContext, args: dict) -> dict:
 
 
 async def list_jobs(ctx: HandlerContext, args: dict) -> dict:
-    state = args.get("state")
-    if state is not None and state not in JOB_STATES:
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST, f"unknown state {state!r} (states: {', '.join(JOB_STATES)})"
-        )
+    states = _states_filter(args.get("state"))
     limit = min(args.get("limit") or DEFAULT_PAGE, MAX_PAGE)
     jobs, cursor = await ctx.runner.call(
-        Store.list_jobs, state, args.get("queue"), limit, args.get("after")
+        Store.list_jobs, states, args.get("queue"), limit, args.get("after")
     )
     return {"jobs": [job_record(job) for job in jobs], "next": cursor}
+
+
+def _states_filter(state: Any) -> list[str] | None:
+    """`state` as a list: one state (the original form) or a non-empty array of them."""
+    if state is None:
+        return None
+    states = [state] if isinstance(state, str) else state
+    if not isinstance(states, list) or not states or not all(isinstance(s, str) for s in states):
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            "list_jobs: field 'state' must be a string or a non-empty array of strings",
+        )
+    for name in states:
+        if name not in JOB_STATES:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"unknown state {name!r} (states: {', '.join(JOB_STATES)})",
+            )
+    return states
 
 
 async def cancel(ctx: HandlerContext, args: dict) -> dict:

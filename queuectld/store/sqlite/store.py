@@ -543,12 +543,12 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         return seq, run, state, path[0] if path else None
 
     def list_jobs(
-        self, state: str | None, queue: str | None, limit: int, after: int | None
+        self, states: list[str] | None, queue: str | None, limit: int, after: int | None
     ) -> tuple[list[JobRow], int | None]:
         where, params = ["seq > ?"], [after or 0]
-        if state:
-            where.append("state = ?")
-            params.append(state)
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
         if queue:
             where.append("queue = ?")
             params.append(queue)
