@@ -11,14 +11,12 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
-from protocol.messages import JOB_STATES
 from queuectld.store import rules
 from queuectld.store.sql import WAITING
+from queuectld.store.views import QUEUE_DEFAULTS, QUEUE_FIELDS, empty_queue_counts, queue_record
 
 # A claimable job: waiting for its time (or a retry) and for no dependency.
 CLAIMABLE = f"state IN {WAITING} AND blocked = 0"
-QUEUE_DEFAULTS = {"concurrency": 0, "priority": 0, "paused": False, "on_finish": None}
-QUEUE_FIELDS = tuple(QUEUE_DEFAULTS)
 # Distinct priority levels read one by one per queue before falling back to one
 # ordered scan; see _due_in_queue.
 MAX_PRIORITY_LEVELS = 32
@@ -73,7 +71,7 @@ class QueueMixin:
         )
 
     def queue_counts(self, queue: str) -> dict[str, int]:
-        counts = dict.fromkeys(JOB_STATES, 0)
+        counts = empty_queue_counts()
         counts.update(
             self.conn.execute(
                 "SELECT state, n FROM queue_counts WHERE queue = ?", (queue,)
@@ -87,27 +85,13 @@ class QueueMixin:
         for queue, state, n in self.conn.execute(
             "SELECT queue, state, n FROM queue_counts WHERE n > 0"
         ):
-            counts.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[state] = n
-        overview = []
-        for name in sorted(set(settings) | set(counts)):
-            queue_settings = {**QUEUE_DEFAULTS, **settings.get(name, {})}
-            queue_counts = counts.get(name, dict.fromkeys(JOB_STATES, 0))
-            oldest = self._earliest_claimable(name)
-            overview.append(
-                {
-                    "name": name,
-                    "jobs": queue_counts,
-                    "running": queue_counts["processing"],
-                    "concurrency": queue_settings["concurrency"],
-                    "priority": queue_settings["priority"],
-                    "paused": queue_settings["paused"],
-                    "on_finish": queue_settings["on_finish"],
-                    "oldest_due_age": (
-                        round(now - oldest, 3) if oldest is not None and oldest <= now else None
-                    ),
-                }
+            counts.setdefault(queue, empty_queue_counts())[state] = n
+        return [
+            queue_record(
+                name, settings.get(name), counts.get(name), self._earliest_claimable(name), now
             )
-        return overview
+            for name in sorted(set(settings) | set(counts))
+        ]
 
     # -- claiming ------------------------------------------------------------
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-import msgpack
-
 from queuectld.store import rules
 from queuectld.store.base import Schedule
+from queuectld.store.rows import SCHEDULE_COLUMNS, schedule_from_row, schedule_values
 
-SCHEDULE_COLUMNS = (
-    "name, cron, tz, catch_up, paused, job, env_id, created_at, fired_through, next_fire, "
-    "last_job, run_uid, run_gid"
-)
 UPDATABLE = ("paused", "fired_through", "next_fire", "last_job")
 
 
@@ -26,21 +21,7 @@ class ScheduleMixin:
             self.conn.execute(
                 f"{verb} INTO schedules ({SCHEDULE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    schedule.name,
-                    schedule.cron,
-                    schedule.tz,
-                    schedule.catch_up,
-                    int(schedule.paused),
-                    msgpack.packb(schedule.job, use_bin_type=True),
-                    env_id,
-                    schedule.created_at,
-                    schedule.fired_through,
-                    schedule.next_fire,
-                    schedule.last_job,
-                    schedule.run_uid,
-                    schedule.run_gid,
-                ),
+                schedule_values(schedule, env_id),
             )
         except sqlite3.IntegrityError:
             raise rules.schedule_exists(schedule.name) from None
@@ -53,40 +34,8 @@ class ScheduleMixin:
             params = (name,)
         schedules = []
         for row in self.conn.execute(sql + " ORDER BY name", params).fetchall():
-            (
-                row_name,
-                cron,
-                tz,
-                catch_up,
-                paused,
-                job,
-                env_id,
-                created_at,
-                fired_through,
-                next_fire,
-                last_job,
-                run_uid,
-                run_gid,
-            ) = row
-            cwd, environ = self._environment(env_id)
-            schedules.append(
-                Schedule(
-                    name=row_name,
-                    cron=cron,
-                    tz=tz,
-                    catch_up=catch_up,
-                    paused=bool(paused),
-                    job=msgpack.unpackb(job, raw=False),
-                    cwd=cwd,
-                    environ=environ,
-                    created_at=created_at,
-                    fired_through=fired_through,
-                    next_fire=next_fire,
-                    last_job=last_job,
-                    run_uid=run_uid,
-                    run_gid=run_gid,
-                )
-            )
+            cwd, environ = self._environment(row[6])
+            schedules.append(schedule_from_row(row, cwd, environ))
         if name is not None and not schedules:
             raise rules.no_schedule(name)
         return schedules

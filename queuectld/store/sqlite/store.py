@@ -7,14 +7,10 @@ arrived together, so the fsync is paid per batch rather than per job.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 from collections import Counter
 from pathlib import Path
-
-import msgpack
 
 from protocol.messages import TERMINAL_STATES
 from queuectld.store import rules
@@ -27,28 +23,30 @@ from queuectld.store.base import (
     NewJob,
     RunningAttempt,
     Store,
-    StoreError,
     StoreUnavailable,
     Transition,
 )
-from queuectld.store.sql import WAITING
-from queuectld.store.sqlite.admin import ControlMixin
-from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
-from queuectld.store.sqlite.rows import (
-    INSERT_JOB,
+from queuectld.store.rows import (
+    CLAIM_COLUMNS,
     JOB_COLUMNS,
     RUN_COLUMNS,
+    batch_environment_ids,
+    claimed_job,
+    fit_page,
     job_from_row,
     job_row,
+    late_result_column,
+    pack_environment,
     run_from_row,
+    unpack_environment,
 )
+from queuectld.store.sql import WAITING
+from queuectld.store.sqlite.admin import INSERT_JOB, ControlMixin
+from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
 from queuectld.store.sqlite.schedules import ScheduleMixin
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.views import SQLiteViews
 
-# Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
-PAGE_BYTES = 4 * 1024 * 1024
-PAGE_ROW_OVERHEAD = 512
 # Jobs deleted per statement: SQLite's limit on bound parameters is far above
 # this; chunks keep statements small.
 DELETE_CHUNK = 500
@@ -193,13 +191,11 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         env_id = self._env_ids.get(key)
         if env_id is not None:
             return env_id
-        blob = msgpack.packb([cwd, sorted(environ.items())], use_bin_type=True)
-        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        digest, env_blob = pack_environment(cwd, environ)
         row = self.conn.execute(
             "SELECT id FROM environments WHERE digest = ?", (digest,)
         ).fetchone()
         if row is None:
-            env_blob = msgpack.packb(environ, use_bin_type=True)
             cursor = self.conn.execute(
                 "INSERT INTO environments (digest, cwd, environ) VALUES (?, ?, ?)",
                 (digest, cwd, env_blob),
@@ -212,26 +208,13 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         self._env_ids[key] = env_id
         return env_id
 
-    def _batch_environment_ids(self, jobs: list[NewJob]) -> list[int]:
-        """The environment row of each job of a batch, looked up once per distinct
-        environment: the jobs of one request share one environment object."""
-        by_object: dict[tuple[int, str], int] = {}
-        env_ids = []
-        for job in jobs:
-            key = (id(job.environ), job.cwd)  # the jobs keep the objects alive meanwhile
-            env_id = by_object.get(key)
-            if env_id is None:
-                env_id = by_object[key] = self._environment_id(job.cwd, job.environ)
-            env_ids.append(env_id)
-        return env_ids
-
     def _environment(self, env_id: int) -> tuple[str, dict[str, str]]:
         cached = self._envs.get(env_id)
         if cached is None:
             cwd, blob = self.conn.execute(
                 "SELECT cwd, environ FROM environments WHERE id = ?", (env_id,)
             ).fetchone()
-            cached = (cwd, msgpack.unpackb(blob, raw=False))
+            cached = (cwd, unpack_environment(blob))
             if len(self._envs) > 256:
                 self._envs.clear()
             self._envs[env_id] = cached
@@ -244,7 +227,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
         """The fast path for a batch with no dependencies and no unique keys."""
-        env_ids = self._batch_environment_ids(jobs)
+        env_ids = batch_environment_ids(jobs, self._environment_id)
         ids = rules.batch_ids(jobs)
         for _ in range(rules.ID_ATTEMPTS):
             rows = [
@@ -265,7 +248,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             self.conn.execute("RELEASE insert_rows")
             self.count_new_jobs(Counter((job.queue, "pending") for job in jobs))
             return ids
-        raise StoreError("conflict", "could not find free job ids for the batch")
+        raise rules.no_free_ids()
 
     def _undo(self, savepoint: str) -> None:
         self.conn.execute(f"ROLLBACK TO {savepoint}")
@@ -274,20 +257,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
     def _replace_taken_ids(self, jobs: list[NewJob], ids: list[str]) -> list[str]:
         """A batch's ids with the generated ones that are taken drawn again; a conflict
         when an id the client chose is taken."""
-        taken = set(self._existing_ids(ids))
-        for job in jobs:
-            if job.id and job.id in taken:
-                raise rules.id_taken(job.id)
-        if not taken:
-            raise StoreError("conflict", "the batch conflicts with a stored job")
-        avoid = taken | set(ids)
-        replaced = []
-        for job_id in ids:
-            if job_id in taken:
-                job_id = rules.fresh_id(avoid)
-                avoid.add(job_id)
-            replaced.append(job_id)
-        return replaced
+        return rules.redraw_taken(jobs, ids, set(self._existing_ids(ids)))
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
         found = []
@@ -306,54 +276,19 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         rows = self.conn.execute(
             "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = ?, "
             f"updated_at = ? WHERE seq IN ({','.join('?' * len(seqs))}) AND {CLAIMABLE} "
-            "RETURNING seq, id, command, queue, attempts, max_retries, timeout, runs, "
-            "env_id, env, priority, run_at, run_uid, run_gid",
+            f"RETURNING {CLAIM_COLUMNS}",
             (now, now, *seqs),
         ).fetchall()
         rows.sort(key=lambda r: rank[r[0]])
         self.conn.executemany(
             "INSERT INTO runs (job_seq, run, started_at, due_at, outcome, owner) "
             "VALUES (?, ?, ?, ?, 'running', ?)",
-            [(r[0], r[7], now, r[11], owner) for r in rows],
+            [(r[0], r[7], now, r[10], owner) for r in rows],
         )
         claimed = []
-        for (
-            seq,
-            job_id,
-            command,
-            queue,
-            attempts,
-            max_retries,
-            timeout,
-            run,
-            env_id,
-            env,
-            _,
-            due_at,
-            run_uid,
-            run_gid,
-        ) in rows:
-            cwd, environ = self._environment(env_id)
-            if env:
-                environ = {**environ, **msgpack.unpackb(env, raw=False)}
-            claimed.append(
-                ClaimedJob(
-                    seq,
-                    job_id,
-                    command,
-                    queue,
-                    attempts,
-                    max_retries,
-                    timeout,
-                    run,
-                    cwd,
-                    environ,
-                    run_uid,
-                    run_gid,
-                    due_at=due_at,
-                    prior_state=prior_states[seq],
-                )
-            )
+        for row in rows:
+            cwd, environ = self._environment(row[8])
+            claimed.append(claimed_job(row, cwd, environ, prior_states[row[0]]))
         return claimed
 
     def record_run_process(
@@ -440,16 +375,11 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         now: float,
     ) -> None:
         """A result the fence rejected goes into the run's history, not over its outcome."""
-        late = {"owner": owner, "outcome": change.outcome, "at": now}
-        for name, value in (("exit_code", exit_code), ("signal", signal)):
-            if value is not None:
-                late[name] = value
-        if change.error:
-            late["error"] = change.error
+        late = rules.late_result(owner, change, exit_code, signal, now)
         self.conn.execute(
             "UPDATE runs SET late_result = ?, log_path = coalesce(log_path, ?) "
             "WHERE job_seq = ? AND run = ?",
-            (json.dumps(late, sort_keys=True), log_path, seq, run),
+            (late_result_column(late), log_path, seq, run),
         )
 
     def running_attempts(self, owner: str) -> list[RunningAttempt]:
@@ -556,16 +486,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
             (*params, limit + 1),
         ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        # A page must fit in one answer frame whatever the jobs hold (a command may be
-        # 128 KiB): stop early, the cursor says where the next page starts.
-        size = 0
-        for count, row in enumerate(rows):
-            size += PAGE_ROW_OVERHEAD + sum(len(v) for v in row if isinstance(v, str))
-            if size > PAGE_BYTES and count > 0:
-                rows, more = rows[:count], True
-                break
+        rows, more = fit_page(rows, limit)
         return [job_from_row(r) for r in rows], (rows[-1][0] if more else None)
 
     def count_by_state(self) -> dict[str, int]:
