@@ -19,6 +19,10 @@ from queuectld.store.base import Enqueued, NewJob
 
 
 class DependencyMixin:
+    def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
+        """Insert jobs; one whose unique key is held gets the holder's id."""
+        return self.insert_jobs(jobs, now, "ignore").ids
+
     def insert_jobs(self, jobs: list[NewJob], now: float, on_duplicate: str = "ignore") -> Enqueued:
         rules.check_on_duplicate(on_duplicate)
         if not any(job.after or job.unique_key for job in jobs):

@@ -34,6 +34,11 @@ SCHEDULE_COLUMNS = (
     "name, cron, tz, catch_up, paused, job, env_id, created_at, fired_through, next_fire, "
     "last_job, run_uid, run_gid"
 )
+# The runs still in progress, as RunningAttempt fields; callers add whose.
+RUNNING_ATTEMPTS = (
+    "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
+    "FROM runs r JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
+)
 # Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
 PAGE_BYTES = 4 * 1024 * 1024
 PAGE_ROW_OVERHEAD = 512

@@ -12,11 +12,9 @@ import sqlite3
 from collections import Counter
 
 from queuectld.store import rules
-from queuectld.store.sql import WAITING
+from queuectld.store.sql import CLAIMABLE, WAITING
 from queuectld.store.views import QUEUE_DEFAULTS, QUEUE_FIELDS, empty_queue_counts, queue_record
 
-# A claimable job: waiting for its time (or a retry) and for no dependency.
-CLAIMABLE = f"state IN {WAITING} AND blocked = 0"
 # Distinct priority levels read one by one per queue before falling back to one
 # ordered scan; see _due_in_queue.
 MAX_PRIORITY_LEVELS = 32

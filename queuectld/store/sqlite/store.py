@@ -19,6 +19,7 @@ from queuectld.store.base import (
     ClaimedJob,
     DaemonRecord,
     Finished,
+    ForeignDatabase,
     JobRow,
     NewJob,
     RunningAttempt,
@@ -30,6 +31,7 @@ from queuectld.store.rows import (
     CLAIM_COLUMNS,
     JOB_COLUMNS,
     RUN_COLUMNS,
+    RUNNING_ATTEMPTS,
     batch_environment_ids,
     claimed_job,
     fit_page,
@@ -40,9 +42,9 @@ from queuectld.store.rows import (
     run_from_row,
     unpack_environment,
 )
-from queuectld.store.sql import WAITING
+from queuectld.store.sql import CLAIMABLE, WAITING
 from queuectld.store.sqlite.admin import INSERT_JOB, ControlMixin
-from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
+from queuectld.store.sqlite.queues import QueueMixin
 from queuectld.store.sqlite.schedules import ScheduleMixin
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.views import SQLiteViews
@@ -54,19 +56,8 @@ ENV_CACHE_SIZE = 64  # distinct environments remembered by their items; each hol
 _UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
 
 
-class ForeignDatabase(Exception):
-    """The file exists but is not a queuectl database this version can use."""
-
-
 class CorruptDatabase(ForeignDatabase):
     """The file is queuectl's, but SQLite's own consistency check fails on it."""
-
-
-# The runs still in progress, as RunningAttempt fields; callers add whose.
-RUNNING_ATTEMPTS = (
-    "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
-    "FROM runs r JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
-)
 
 
 def _unavailable(exc: sqlite3.Error) -> Exception:
@@ -221,9 +212,6 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         return cached
 
     # -- jobs ------------------------------------------------------------
-
-    def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
-        return self.insert_jobs(jobs, now, "ignore").ids
 
     def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
         """The fast path for a batch with no dependencies and no unique keys."""
