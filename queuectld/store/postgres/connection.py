@@ -1,0 +1,144 @@
+"""The connection to PostgreSQL: opening it without ever showing its password, the
+statements the backend runs through it, and which errors mean "try again later".
+
+Transactions are the runner's: the connection is in autocommit mode, so nothing
+begins behind its back, and `BEGIN`, `SAVEPOINT` and `COMMIT` are sent as the
+runner asks. A connection lost between batches is opened again at the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors
+
+from queuectld.store.base import StoreUnavailable
+
+# SQLSTATEs that are the server's state, not the request's: a hot standby, a server
+# shutting down, a statement canceled. Connection errors and serialization failures
+# and deadlocks are psycopg OperationalErrors already.
+_UNAVAILABLE_STATES = {"25006", "57P01", "57P02", "57P03", "57014", "53100", "53200", "53300"}
+CONNECT_TIMEOUT = 10  # seconds; the daemon answers `unavailable` rather than hang
+
+
+def redact(url: str) -> str:
+    """The location with its password replaced, for messages and logs."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = urlencode(
+        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _password(url: str) -> str | None:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, True))
+    return query.get("password") or parts.password
+
+
+def unavailable(exc: BaseException, secret: str | None = None) -> BaseException:
+    """StoreUnavailable for an error of the server or the connection; other errors
+    (a bug, a constraint) are the caller's and stay as they are."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or (
+        state in _UNAVAILABLE_STATES
+    ):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if secret:
+            text = text.replace(secret, "***")
+        return StoreUnavailable(f"database unavailable: {text}")
+    return exc
+
+
+class Database:
+    """One connection, and the few ways the backend talks through it."""
+
+    def __init__(self, url: str):
+        self.location = redact(url)
+        self._url = url
+        self._secret = _password(url)
+        self.conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="queuectld",
+            )
+        except psycopg.Error as exc:
+            raise unavailable(psycopg.OperationalError(str(exc)), self._secret) from None
+
+    def reconnect_if_lost(self) -> None:
+        if self.conn.closed or self.conn.broken:
+            self.conn.close()
+            self.conn = self._connect()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence | dict | None = None) -> psycopg.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except psycopg.Error as exc:
+            mapped = unavailable(exc, self._secret)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    def all(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
+        return self.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: Sequence | dict | None = None) -> tuple | None:
+        return self.execute(sql, params).fetchone()
+
+    def value(self, sql: str, params: Sequence | dict | None = None) -> Any:
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    def rowcount(self, sql: str, params: Sequence | dict | None = None) -> int:
+        return self.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(sql, rows)
+        except psycopg.Error as exc:
+            mapped = unavailable(exc, self._secret)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    @contextmanager
+    def attempt(self, name: str) -> Iterator[None]:
+        """Run a block that may violate a constraint inside its own savepoint: in
+        PostgreSQL a failed statement spoils the transaction until it is rolled back
+        to a savepoint, so a caught IntegrityError must take its block back."""
+        self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except errors.IntegrityError:
+            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,198 @@
+"""Named queues in the PostgreSQL store: their settings, their counts, and the claim.
+
+A claim is one statement. It finds the queues that have claimable jobs (a skip
+scan of the claim index: one seek per queue, whatever the number of jobs), keeps
+those neither paused nor full, takes from each up to its room of due jobs in
+priority and due order, locking them with FOR UPDATE SKIP LOCKED so that two
+daemons claiming at once take different jobs, and moves the best `limit` of them
+to processing with a run owned by the claimer. Rows the statement locked but did
+not take are skipped by other claimers until the batch commits, and no longer.
+
+A queue's concurrency limit counts its running jobs, which another daemon's claim
+may be changing: the claims of a limited queue are serialised with a transaction
+advisory lock on its name, taken before the claim statement so that its snapshot
+sees the claims committed before it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from queuectld.store import rules
+from queuectld.store.base import ClaimedJob
+from queuectld.store.postgres.connection import Database
+from queuectld.store.postgres.schema import LOCK_SPACE
+from queuectld.store.rows import CLAIM_COLUMNS, claimed_job
+from queuectld.store.sql import CLAIMABLE
+from queuectld.store.views import QUEUE_DEFAULTS, QUEUE_FIELDS, empty_queue_counts, queue_record
+
+# pg_advisory_xact_lock(bigint) key of a queue's claims (the one-key space does
+# not overlap the two-key space of the migration lock).
+QUEUE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('queuectl.queue:' || %s, 0))"
+COUNT_FOLD_LOCK = 2  # with LOCK_SPACE: one daemon at a time folds job_counts
+FOLD_AT = 1000  # delta rows in job_counts beyond which a reader folds them
+
+_J_CLAIMABLE = "j." + CLAIMABLE.replace(" AND ", " AND j.")  # CLAIMABLE, of jobs j
+# The queues with claimable jobs, each once, with what may start there now: its
+# priority, and its room (NULL: no limit). Only the open ones.
+_OPEN_QUEUES = f"""
+WITH RECURSIVE waiting (queue) AS (
+    (SELECT queue FROM jobs WHERE {CLAIMABLE} ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue FROM jobs j WHERE {_J_CLAIMABLE} AND j.queue > w.queue
+            ORDER BY j.queue LIMIT 1)
+    FROM waiting w WHERE w.queue IS NOT NULL
+),
+open_queues AS (
+    SELECT w.queue AS name, coalesce(q.priority, 0) AS priority,
+           CASE WHEN coalesce(q.concurrency, 0) > 0 THEN q.concurrency - (
+               SELECT count(*) FROM jobs r WHERE r.queue = w.queue AND r.state = 'processing'
+           ) END AS room
+    FROM waiting w LEFT JOIN queues q ON q.name = w.queue
+    WHERE w.queue IS NOT NULL AND NOT coalesce(q.paused, false)
+)
+"""
+
+_CLAIM = (
+    _OPEN_QUEUES
+    + f""",
+picked AS (
+    SELECT c.seq, c.state AS prior_state, o.priority AS queue_priority, c.priority, c.run_at
+    FROM open_queues o CROSS JOIN LATERAL (
+        SELECT j.seq, j.state, j.priority, j.run_at FROM jobs j
+        WHERE j.queue = o.name AND {_J_CLAIMABLE} AND j.run_at <= %(now)s
+        ORDER BY j.priority DESC, j.run_at, j.seq
+        LIMIT greatest(0, least(coalesce(o.room, %(limit)s), %(limit)s))
+        FOR UPDATE OF j SKIP LOCKED
+    ) c
+    ORDER BY o.priority DESC, c.priority DESC, c.run_at, c.seq
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE jobs j SET state = 'processing', runs = j.runs + 1, started_at = %(now)s,
+                      updated_at = %(now)s
+    FROM picked p WHERE j.seq = p.seq
+    RETURNING {", ".join("j." + c for c in CLAIM_COLUMNS.split(", "))},
+              p.prior_state, p.queue_priority, p.priority AS job_priority
+),
+runs_added AS (
+    INSERT INTO runs (job_seq, run, started_at, due_at, outcome, owner)
+    SELECT seq, runs, %(now)s, run_at, 'running', %(owner)s FROM claimed
+)
+SELECT {CLAIM_COLUMNS}, prior_state FROM claimed
+ORDER BY queue_priority DESC, job_priority DESC, run_at, seq
+"""
+)
+
+_NEXT_DUE = (
+    _OPEN_QUEUES
+    + f"""
+SELECT min(m.due) FROM open_queues o CROSS JOIN LATERAL (
+    SELECT min(j.run_at) AS due FROM jobs j WHERE j.queue = o.name AND {_J_CLAIMABLE}
+) m
+WHERE o.room IS NULL OR o.room > 0
+"""
+)
+
+
+class QueueMixin:
+    db: Database
+
+    # -- settings ----------------------------------------------------------
+
+    def queue_settings(self) -> dict[str, dict]:
+        rows = self.db.all("SELECT name, concurrency, priority, paused, on_finish FROM queues")
+        return {
+            name: {
+                "concurrency": concurrency,
+                "priority": priority,
+                "paused": bool(paused),
+                "on_finish": on_finish,
+            }
+            for name, concurrency, priority, paused, on_finish in rows
+        }
+
+    def set_queue(self, name: str, changes: dict) -> dict:
+        rules.check_fields(changes, QUEUE_FIELDS, "unknown queue setting")
+        self.db.execute("INSERT INTO queues (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
+        for key, value in changes.items():
+            if key == "paused":
+                value = bool(value)
+            # Column names come from QUEUE_FIELDS, never from the caller.
+            self.db.execute(f"UPDATE queues SET {key} = %s WHERE name = %s", (value, name))
+        return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
+
+    # -- counts --------------------------------------------------------------
+
+    def _job_counts(self) -> Counter[tuple[str, str]]:
+        """Jobs by (queue, state), summed from the deltas the triggers append."""
+        counts: Counter[tuple[str, str]] = Counter()
+        rows = 0
+        for queue, state, n, deltas in self.db.all(
+            "SELECT queue, state, sum(n)::bigint, count(*) FROM job_counts GROUP BY queue, state"
+        ):
+            counts[(queue, state)] = n
+            rows += deltas
+        if rows > FOLD_AT:
+            self._fold_job_counts()
+        return counts
+
+    def _fold_job_counts(self) -> None:
+        """Replace the deltas by one row per (queue, state). Deltas that other
+        transactions append meanwhile are not in this statement's snapshot and stay."""
+        folding = "SELECT pg_try_advisory_xact_lock(%s, %s)"
+        if not self.db.value(folding, (LOCK_SPACE, COUNT_FOLD_LOCK)):
+            return  # another daemon is folding them
+        self.db.execute(
+            "WITH gone AS (DELETE FROM job_counts RETURNING queue, state, n) "
+            "INSERT INTO job_counts (queue, state, n) "
+            "SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0"
+        )
+
+    def queue_counts(self, queue: str) -> dict[str, int]:
+        counts = empty_queue_counts()
+        counts.update(
+            self.db.all(
+                "SELECT state, sum(n)::bigint FROM job_counts WHERE queue = %s GROUP BY state",
+                (queue,),
+            )
+        )
+        return counts
+
+    def queue_overview(self, now: float) -> list[dict]:
+        settings = self.queue_settings()
+        counts: dict[str, dict[str, int]] = {}
+        for (queue, state), n in self._job_counts().items():
+            if n > 0:
+                counts.setdefault(queue, empty_queue_counts())[state] = n
+        return [
+            queue_record(
+                name, settings.get(name), counts.get(name), self._earliest_claimable(name), now
+            )
+            for name in sorted(set(settings) | set(counts))
+        ]
+
+    def _earliest_claimable(self, queue: str) -> float | None:
+        return self.db.value(
+            f"SELECT min(run_at) FROM jobs WHERE queue = %s AND {CLAIMABLE}", (queue,)
+        )
+
+    # -- claiming ------------------------------------------------------------
+
+    def claim_due_jobs(self, now: float, limit: int, owner: str) -> list[ClaimedJob]:
+        if limit <= 0:
+            return []
+        # In name order, so that two daemons never wait for each other's locks.
+        for (name,) in self.db.all(
+            "SELECT name FROM queues WHERE concurrency > 0 AND NOT paused ORDER BY name"
+        ):
+            self.db.execute(QUEUE_LOCK, (name,))
+        rows = self.db.all(_CLAIM, {"now": now, "limit": limit, "owner": owner})
+        claimed = []
+        for *row, prior_state in rows:
+            cwd, environ = self._environment(row[8])
+            claimed.append(claimed_job(tuple(row), cwd, environ, prior_state))
+        return claimed
+
+    def next_due_time(self) -> float | None:
+        return self.db.value(_NEXT_DUE)
