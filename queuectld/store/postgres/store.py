@@ -57,6 +57,8 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
             self.db.close()
             raise
         self._packed: dict[tuple, tuple[bytes, bytes]] = {}  # (cwd, items) -> (digest, blob)
+        # Environment rows this transaction looked up, and so holds: their ids.
+        self._env_ids: dict[bytes, int] = {}
         self._envs: dict[int, tuple[str, dict[str, str]]] = {}  # rows never change
 
     @property
@@ -70,6 +72,7 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
     # -- transactions ----------------------------------------------------
 
     def begin(self) -> None:
+        self._env_ids.clear()
         try:
             self.db.reconnect_if_lost()
             self.db.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
@@ -77,9 +80,11 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
             raise unavailable(exc) from None
 
     def commit(self) -> None:
+        self._env_ids.clear()
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._env_ids.clear()
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -90,6 +95,7 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
         self.db.execute("RELEASE SAVEPOINT call")
 
     def rollback_savepoint(self) -> None:
+        self._env_ids.clear()  # may name rows, or locks, that the rollback undid
         if self.db.in_transaction:
             self.db.execute("ROLLBACK TO SAVEPOINT call")
             self.db.execute("RELEASE SAVEPOINT call")
@@ -102,8 +108,9 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
     def _environment_id(self, cwd: str, environ: dict[str, str]) -> int:
         """Store each distinct (cwd, environment) once; jobs refer to it by id.
 
-        The row is looked up every time, not remembered: another daemon's purge may
-        delete an environment no job uses any more. KEY SHARE keeps it until commit.
+        An id is remembered for one transaction only: another daemon's purge may
+        delete an environment no job uses any more, unless this transaction holds
+        the row (KEY SHARE, until it ends).
         """
         key = (cwd, tuple(environ.items()))
         packed = self._packed.get(key)
@@ -112,6 +119,9 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
                 self._packed.clear()
             packed = self._packed[key] = pack_environment(cwd, environ)
         digest, blob = packed
+        env_id = self._env_ids.get(digest)
+        if env_id is not None:
+            return env_id
         lookup = "SELECT id FROM environments WHERE digest = %s FOR KEY SHARE"
         env_id = self.db.value(lookup, (digest,))
         if env_id is None:
@@ -122,6 +132,7 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
             )
         if env_id is None:  # another daemon inserted it meanwhile; it is committed now
             env_id = self.db.value(lookup, (digest,))
+        self._env_ids[digest] = env_id
         return env_id
 
     def _environment(self, env_id: int) -> tuple[str, dict[str, str]]:
