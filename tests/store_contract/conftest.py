@@ -42,7 +42,8 @@ def _sqlite(tmp_path: Path) -> Iterator[Store]:
 
 
 @contextmanager
-def _postgres(tmp_path: Path) -> Iterator[Store]:
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards whatever happened."""
     try:
         import psycopg
 
@@ -69,9 +70,15 @@ def _postgres(tmp_path: Path) -> Iterator[Store]:
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield open_store(urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name)))
+            yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name))
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def _postgres(tmp_path: Path) -> Iterator[Store]:
+    with postgres_database() as url:
+        yield open_store(url)
 
 
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {"sqlite": _sqlite}
