@@ -201,3 +201,26 @@ def test_count_deltas_are_folded_and_the_counts_stay_right(url):
         )
     finally:
         store.close()
+
+
+def test_a_bad_location_is_refused_without_showing_the_password():
+    with pytest.raises(ValueError, match="bad PostgreSQL location") as caught:
+        open_store("postgresql://someone:hunter2@127.0.0.1/qctl_nowhere?no_such_option=1")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_waiting_too_long_for_another_daemon_is_unavailable(url):
+    a = PostgresStore(url)
+    b = PostgresStore(url + "?options=-c%20lock_timeout%3D200ms")  # the location's own wins
+    try:
+        committed(a, a.insert_jobs, [job(job_id="x")], 0.0, "error")
+        a.begin()
+        a.edit_job("x", {"priority": 1}, 1.0)  # holds the row until it commits
+        b.begin()
+        with pytest.raises(StoreUnavailable):
+            b.edit_job("x", {"priority": 2}, 1.0)
+        b.rollback()
+        a.commit()
+    finally:
+        a.close()
+        b.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors
+from psycopg.conninfo import conninfo_to_dict
 
 from queuectld.store.base import StoreUnavailable
 
@@ -22,7 +23,20 @@ from queuectld.store.base import StoreUnavailable
 # shutting down, a statement canceled. Connection errors and serialization failures
 # and deadlocks are psycopg OperationalErrors already.
 _UNAVAILABLE_STATES = {"25006", "57P01", "57P02", "57P03", "57014", "53100", "53200", "53300"}
-CONNECT_TIMEOUT = 10  # seconds; the daemon answers `unavailable` rather than hang
+# Connection parameters a location may set itself; these are used where it does not.
+# A store that does not answer, or a peer host that vanished, is noticed in seconds
+# (the daemon answers `unavailable`) rather than hanging the store thread.
+DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "queuectld",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+# Waiting longer than this for a row or a lock another daemon holds is an error
+# (StoreUnavailable) rather than a store thread stuck behind a stuck peer; like
+# SQLite's busy timeout. A location's own `options=-c lock_timeout=...` wins.
+LOCK_TIMEOUT = "5s"
 
 
 def redact(url: str) -> str:
@@ -43,7 +57,14 @@ def redact(url: str) -> str:
 def _password(url: str) -> str | None:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, True))
-    return query.get("password") or parts.password
+    return query.get("password") or (unquote(parts.password) if parts.password else None)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    if secret:
+        for form in {secret, quote(secret, safe="")}:
+            text = text.replace(form, "***")
+    return text
 
 
 def unavailable(exc: BaseException, secret: str | None = None) -> BaseException:
@@ -56,9 +77,7 @@ def unavailable(exc: BaseException, secret: str | None = None) -> BaseException:
         state in _UNAVAILABLE_STATES
     ):
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if secret:
-            text = text.replace(secret, "***")
-        return StoreUnavailable(f"database unavailable: {text}")
+        return StoreUnavailable(f"database unavailable: {_scrub(text, secret)}")
     return exc
 
 
@@ -73,14 +92,18 @@ class Database:
 
     def _connect(self) -> psycopg.Connection:
         try:
-            return psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name="queuectld",
-            )
+            given = conninfo_to_dict(self._url)
+        except psycopg.ProgrammingError as exc:
+            message = _scrub(str(exc).strip(), self._secret)
+            raise ValueError(f"bad PostgreSQL location {self.location}: {message}") from None
+        options = {k: v for k, v in DEFAULTS.items() if k not in given}
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, **options)
+            if "lock_timeout" not in given.get("options", ""):
+                conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
         except psycopg.Error as exc:
             raise unavailable(psycopg.OperationalError(str(exc)), self._secret) from None
+        return conn
 
     def reconnect_if_lost(self) -> None:
         if self.conn.closed or self.conn.broken:
