@@ -2,11 +2,12 @@
 
 A claim is one statement. It finds the queues that have claimable jobs (a skip
 scan of the claim index: one seek per queue, whatever the number of jobs), keeps
-those neither paused nor full, takes from each up to its room of due jobs in
-priority and due order, locking them with FOR UPDATE SKIP LOCKED so that two
-daemons claiming at once take different jobs, and moves the best `limit` of them
-to processing with a run owned by the claimer. Rows the statement locked but did
-not take are skipped by other claimers until the batch commits, and no longer.
+those neither paused nor full, and takes from each up to its room of due jobs in
+priority and due order (`queuectl_due_in_queue`, schema migration 2: a seek per
+priority level, however many jobs are delayed), locked FOR UPDATE SKIP LOCKED so
+that two daemons claiming at once take different jobs; it moves the best `limit`
+of them to processing, each with a run owned by the claimer. Rows it locked but
+did not take are skipped by other claimers until the batch commits, no longer.
 
 A queue's concurrency limit counts its running jobs, which another daemon's claim
 may be changing: the claims of a limited queue are serialised with a transaction
@@ -58,13 +59,9 @@ _CLAIM = (
     + f""",
 picked AS (
     SELECT c.seq, c.state AS prior_state, o.priority AS queue_priority, c.priority, c.run_at
-    FROM open_queues o CROSS JOIN LATERAL (
-        SELECT j.seq, j.state, j.priority, j.run_at FROM jobs j
-        WHERE j.queue = o.name AND {_J_CLAIMABLE} AND j.run_at <= %(now)s
-        ORDER BY j.priority DESC, j.run_at, j.seq
-        LIMIT greatest(0, least(coalesce(o.room, %(limit)s), %(limit)s))
-        FOR UPDATE OF j SKIP LOCKED
-    ) c
+    FROM open_queues o CROSS JOIN LATERAL queuectl_due_in_queue(
+        o.name, %(now)s, least(coalesce(o.room, %(limit)s), %(limit)s)::integer
+    ) AS c (seq, state, priority, run_at)
     ORDER BY o.priority DESC, c.priority DESC, c.run_at, c.seq
     LIMIT %(limit)s
 ),
