@@ -101,6 +101,22 @@ def test_a_limited_queue_is_not_overfilled_by_two_daemons(two):
     assert out == [[]]  # then sees the queue full
 
 
+def test_a_limited_queue_with_nothing_due_holds_no_claim_up(two):
+    a, b = two
+    jobs = [job(job_id="later", queue="q", run_at=1e9)] + [job(job_id=f"u{i}") for i in range(2)]
+    committed(a, a.insert_jobs, jobs, 0.0, "error")
+    committed(a, a.set_queue, "q", {"concurrency": 1})
+    a.begin()
+    assert [c.id for c in a.claim_due_jobs(1.0, 1, "A")] == ["u0"]
+    thread, out = in_thread(b, b.claim_due_jobs, 1.0, 5, "B")
+    thread.join(5)
+    waited = thread.is_alive()
+    a.commit()
+    thread.join(10)
+    assert not waited  # for A's transaction: nothing in q could be claimed anyway
+    assert [[c.id for c in claimed] for claimed in out] == [["u1"]]
+
+
 def test_a_unique_key_enqueued_by_two_daemons_at_once_is_held_once(two):
     a, b = two
     a.begin()
@@ -238,7 +254,7 @@ def _claim_buffers(backend: PostgresStore) -> int:
     try:
         plan = backend.db.all(
             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _CLAIM,
-            {"now": 10.0, "limit": 4, "owner": "A"},
+            {"now": 10.0, "limit": 4, "owner": "A", "locked": []},
         )
     finally:
         backend.rollback()

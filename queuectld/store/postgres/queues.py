@@ -12,7 +12,9 @@ did not take are skipped by other claimers until the batch commits, no longer.
 A queue's concurrency limit counts its running jobs, which another daemon's claim
 may be changing: the claims of a limited queue are serialised with a transaction
 advisory lock on its name, taken before the claim statement so that its snapshot
-sees the claims committed before it.
+sees the claims committed before it. Only limited queues with due jobs are locked,
+so that claims elsewhere do not queue up behind them, and the statement leaves
+out any limited queue it does not hold (one that became due or limited since).
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ open_queues AS (
                SELECT count(*) FROM jobs r WHERE r.queue = w.queue AND r.state = 'processing'
            ) END AS room
     FROM waiting w LEFT JOIN queues q ON q.name = w.queue
-    WHERE w.queue IS NOT NULL AND NOT coalesce(q.paused, false)
+    WHERE w.queue IS NOT NULL AND NOT coalesce(q.paused, false) {{limited}}
 )
 """
 
 _CLAIM = (
-    _OPEN_QUEUES
+    # A limited queue only when this claim holds its lock.
+    _OPEN_QUEUES.format(limited="AND (coalesce(q.concurrency, 0) = 0 OR w.queue = ANY(%(locked)s))")
     + f""",
 picked AS (
     SELECT c.seq, c.state AS prior_state, o.priority AS queue_priority, c.priority, c.run_at
@@ -82,7 +85,7 @@ ORDER BY queue_priority DESC, job_priority DESC, run_at, seq
 )
 
 _NEXT_DUE = (
-    _OPEN_QUEUES
+    _OPEN_QUEUES.format(limited="")
     + f"""
 SELECT min(m.due) FROM open_queues o CROSS JOIN LATERAL (
     SELECT min(j.run_at) AS due FROM jobs j WHERE j.queue = o.name AND {_J_CLAIMABLE}
@@ -90,6 +93,13 @@ SELECT min(m.due) FROM open_queues o CROSS JOIN LATERAL (
 WHERE o.room IS NULL OR o.room > 0
 """
 )
+
+
+_DUE_LIMITED = f"""
+SELECT q.name FROM queues q WHERE q.concurrency > 0 AND NOT q.paused AND EXISTS (
+    SELECT 1 FROM jobs j WHERE j.queue = q.name AND {_J_CLAIMABLE} AND j.run_at <= %s
+) ORDER BY q.name
+"""
 
 
 class QueueMixin:
@@ -180,11 +190,10 @@ class QueueMixin:
         if limit <= 0:
             return []
         # In name order, so that two daemons never wait for each other's locks.
-        for (name,) in self.db.all(
-            "SELECT name FROM queues WHERE concurrency > 0 AND NOT paused ORDER BY name"
-        ):
+        locked = [name for (name,) in self.db.all(_DUE_LIMITED, (now,))]
+        for name in locked:
             self.db.execute(QUEUE_LOCK, (name,))
-        rows = self.db.all(_CLAIM, {"now": now, "limit": limit, "owner": owner})
+        rows = self.db.all(_CLAIM, {"now": now, "limit": limit, "owner": owner, "locked": locked})
         claimed = []
         for *row, prior_state in rows:
             cwd, environ = self._environment(row[8])
