@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectld.store import StoreUnavailable, open_store
+from queuectld.store import StoreUnavailable, Transition, open_store
 from tests.store_contract.conftest import POSTGRES_WANTED, Contract, job
 
 if not POSTGRES_WANTED:
@@ -115,6 +115,48 @@ def test_a_limited_queue_with_nothing_due_holds_no_claim_up(two):
     thread.join(10)
     assert not waited  # for A's transaction: nothing in q could be claimed anyway
     assert [[c.id for c in claimed] for claimed in out] == [["u1"]]
+
+
+def test_three_daemons_working_one_store_run_each_job_once_within_the_limit(url):
+    setup = PostgresStore(url)
+    committed(setup, setup.insert_jobs, [job(job_id=f"l{i}", queue="lim") for i in range(60)],
+              0.0, "error")  # fmt: skip
+    committed(setup, setup.insert_jobs, [job(job_id=f"f{i}") for i in range(120)], 0.0, "error")
+    committed(setup, setup.set_queue, "lim", {"concurrency": 2})
+    claims: list[str] = []
+    running_seen: list[int] = []
+    done = Transition("completed", "completed", True, None, None)
+
+    def daemon(name: str) -> None:
+        store = PostgresStore(url)
+        held: list = []
+        idle = 0
+        while idle < 10:
+            store.begin()  # a batch: the ends of some runs, then a claim, as the dispatcher does
+            for claimed in held[: len(held) // 2 + 1]:
+                store.finish_run(claimed.seq, claimed.run, owner=name, change=done, now=2.0)
+            held = held[len(held) // 2 + 1 :]
+            got = store.claim_due_jobs(1.0, 3, name)
+            running_seen.append(
+                store.db.value(
+                    "SELECT count(*) FROM jobs WHERE queue = 'lim' AND state = 'processing'"
+                )
+            )
+            store.commit()
+            claims.extend(c.id for c in got)
+            held += got
+            idle = 0 if got or held else idle + 1
+        store.close()
+
+    threads = [threading.Thread(target=daemon, args=(f"D{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(claims) == sorted([f"l{i}" for i in range(60)] + [f"f{i}" for i in range(120)])
+    assert max(running_seen) <= 2
+    assert committed(setup, setup.count_by_state)["completed"] == 180
+    setup.close()
 
 
 def test_a_unique_key_enqueued_by_two_daemons_at_once_is_held_once(two):
