@@ -33,10 +33,16 @@ DEFAULTS = {
     "keepalives_interval": "10",
     "keepalives_count": "3",
 }
-# Waiting longer than this for a row or a lock another daemon holds is an error
-# (StoreUnavailable) rather than a store thread stuck behind a stuck peer; like
-# SQLite's busy timeout. A location's own `options=-c lock_timeout=...` wins.
-LOCK_TIMEOUT = "5s"
+# Session settings, unless the location's `options=-c name=value` sets them.
+SESSION = {
+    # Acknowledged means committed: a commit returns once the server has it on
+    # disk, whatever the server's default.
+    "synchronous_commit": "on",
+    # Waiting longer than this for a row or a lock another daemon holds is an error
+    # (StoreUnavailable) rather than a store thread stuck behind a stuck peer; like
+    # SQLite's busy timeout.
+    "lock_timeout": "5s",
+}
 
 
 def redact(url: str) -> str:
@@ -99,8 +105,9 @@ class Database:
         options = {k: v for k, v in DEFAULTS.items() if k not in given}
         try:
             conn = psycopg.connect(self._url, autocommit=True, **options)
-            if "lock_timeout" not in given.get("options", ""):
-                conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            for name, value in SESSION.items():
+                if name not in given.get("options", ""):
+                    conn.execute(f"SET {name} = '{value}'")
         except psycopg.Error as exc:
             raise unavailable(psycopg.OperationalError(str(exc)), self._secret) from None
         return conn

@@ -6,8 +6,8 @@ transaction per batch, a savepoint per call, in READ COMMITTED. What keeps the
 daemons apart is in the statements: claims lock the rows they take and skip
 the rows others hold (`queues.py`), unique keys and ids are enforced by indexes,
 and every transition of a run is fenced by its run number and its owner.
-Durability is the server's: a commit returns once PostgreSQL has it on disk
-(with its default `synchronous_commit = on`).
+Durability is the server's: the session sets `synchronous_commit = on`, so a
+commit returns once PostgreSQL has it on disk.
 """
 
 from __future__ import annotations
