@@ -1,7 +1,7 @@
 """How a batch of new jobs is inserted and how a job's end settles its dependents,
 for every SQL backend: the order and the cascade live here, the row operations in
-the backend (`_insert_plain`, `_existing_dep`, `_insert_one`, `_cancel_dependents`,
-`_recount_dependents`).
+the backend (`_insert_plain`, `_existing_dep`, `_insert_one`) and in
+`shared/jobs.py` (`_cancel_dependents`, `_recount_dependents`).
 
 Dependencies: one row per (dependency, dependent) edge and a `blocked` count of the
 dependencies that have not completed on each job; only jobs with `blocked = 0` are
@@ -12,13 +12,13 @@ change, so no dependent is ever left waiting on a job that will never complete.
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 
 from queuectld.store import rules
 from queuectld.store.base import Enqueued, NewJob
 
 
-class DependencyMixin:
+class DependencyMixin(ABC):
     def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
         """Insert jobs; one whose unique key is held gets the holder's id."""
         return self.insert_jobs(jobs, now, "ignore").ids
@@ -80,13 +80,3 @@ class DependencyMixin:
     ) -> tuple[tuple[int, str, str], bool]:
         """Insert one job (its state from rules.new_job_state): ((seq, id, state), True);
         or, when a live job holds its unique key, that job's ((seq, id, state), False)."""
-
-    @abstractmethod
-    def _cancel_dependents(self, dep_seq: int, error: str, now: float) -> list[tuple[int, str]]:
-        """Cancel the pending jobs still waiting for `dep_seq`; their (seq, id)."""
-
-    @abstractmethod
-    def _recount_dependents(self, seq: int) -> None:
-        """Recount (rather than decrement) the dependencies left of the pending jobs
-        waiting for `seq`, so a dependency that completes twice, after a retry, is
-        never subtracted twice."""

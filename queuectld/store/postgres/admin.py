@@ -1,4 +1,5 @@
-"""Dependencies, unique keys, re-running, editing and purging in the PostgreSQL store.
+"""Dependencies, unique keys and re-running in the PostgreSQL store: the statements
+that are PostgreSQL's own (the portable ones are in `store/shared/`).
 
 The order of a batch's inserts and the cascade of a job's end are
 `store/dependencies.py`'s; the rows are these methods'. With several daemons on
@@ -123,24 +124,6 @@ class ControlMixin(DependencyMixin):
 
     # -- settling dependents -----------------------------------------------------------
 
-    def _cancel_dependents(self, dep_seq: int, error: str, now: float) -> list[tuple[int, str]]:
-        return self.db.all(
-            "UPDATE jobs SET state = 'canceled', updated_at = %s, finished_at = %s, "
-            "last_error = %s WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = %s) "
-            "AND state = 'pending' AND blocked > 0 RETURNING seq, id",
-            (now, now, error, dep_seq),
-        )
-
-    def _recount_dependents(self, seq: int) -> None:
-        self.db.execute(
-            "UPDATE jobs SET blocked = ("
-            "  SELECT count(*) FROM job_deps d JOIN jobs j ON j.seq = d.dep_seq"
-            "  WHERE d.job_seq = jobs.seq AND j.state <> 'completed') "
-            "WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = %s) "
-            "AND state = 'pending'",
-            (seq,),
-        )
-
     # -- re-running ------------------------------------------------------------------
 
     def retry_job(self, job_id: str, now: float) -> JobRow:
@@ -219,37 +202,7 @@ class ControlMixin(DependencyMixin):
 
     # -- editing ---------------------------------------------------------------------
 
-    def edit_job(self, job_id: str, changes: dict, now: float) -> JobRow:
-        rules.check_edit(changes)
-        # Column names come from rules.EDITABLE, never from the caller; no constraint
-        # covers these columns, so the update cannot conflict.
-        assignments = ", ".join(f"{key} = %s" for key in changes)
-        changed = self.db.rowcount(
-            f"UPDATE jobs SET {assignments}, updated_at = %s WHERE id = %s AND state = 'pending'",
-            (*changes.values(), now, job_id),
-        )
-        if not changed:
-            state = self.job_state(job_id)
-            if state is None:
-                raise rules.no_job(job_id)
-            raise rules.edit_refused(job_id, state)
-        return self.get_job(job_id, history=False)
-
     # -- purging -----------------------------------------------------------------------
-
-    def purge_jobs(
-        self, state: str, finished_before: float, queue: str | None, limit: int
-    ) -> tuple[int, list[str]]:
-        rules.check_purgeable(state)
-        sql = "SELECT seq FROM jobs WHERE state = %s AND finished_at < %s"
-        params: list = [state, finished_before]
-        if queue is not None:
-            sql += " AND queue = %s"
-            params.append(queue)
-        seqs = [r[0] for r in self.db.all(sql + " ORDER BY seq LIMIT %s", (*params, limit))]
-        # The same deletion as `dlq purge` and retention: runs, dependency edges and
-        # environments no job or schedule uses any more go with the jobs.
-        return len(seqs), self._delete_jobs(seqs)
 
 
 def _as_arrays(rows: list[tuple]) -> list[list]:

@@ -8,6 +8,7 @@ runner asks. A connection lost between batches is opened again at the next one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -85,6 +86,34 @@ def unavailable(exc: BaseException, secret: str | None = None) -> BaseException:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return StoreUnavailable(f"database unavailable: {_scrub(text, secret)}")
     return exc
+
+
+class Portable:
+    """The shared store code's statements (store/shared/, `?` marks) on a Database,
+    in psycopg's parameter style."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _style(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def all(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return self._db.all(self._style(sql), params)
+
+    def one(self, sql: str, params: Sequence = ()) -> tuple | None:
+        return self._db.one(self._style(sql), params)
+
+    def value(self, sql: str, params: Sequence = ()) -> Any:
+        return self._db.value(self._style(sql), params)
+
+    def rowcount(self, sql: str, params: Sequence = ()) -> int:
+        return self._db.rowcount(self._style(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        self._db.executemany(self._style(sql), rows)
 
 
 class Database:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from queuectld.store import rules
 from queuectld.store.base import ClaimedJob
 from queuectld.store.postgres.connection import Database
 from queuectld.store.postgres.schema import LOCK_SPACE
 from queuectld.store.rows import CLAIM_COLUMNS, claimed_job
 from queuectld.store.sql import CLAIMABLE
-from queuectld.store.views import QUEUE_DEFAULTS, QUEUE_FIELDS, empty_queue_counts, queue_record
+from queuectld.store.views import empty_queue_counts, queue_record
 
 # pg_advisory_xact_lock(bigint) key of a queue's claims (the one-key space does
 # not overlap the two-key space of the migration lock).
@@ -107,28 +106,6 @@ class QueueMixin:
 
     # -- settings ----------------------------------------------------------
 
-    def queue_settings(self) -> dict[str, dict]:
-        rows = self.db.all("SELECT name, concurrency, priority, paused, on_finish FROM queues")
-        return {
-            name: {
-                "concurrency": concurrency,
-                "priority": priority,
-                "paused": bool(paused),
-                "on_finish": on_finish,
-            }
-            for name, concurrency, priority, paused, on_finish in rows
-        }
-
-    def set_queue(self, name: str, changes: dict) -> dict:
-        rules.check_fields(changes, QUEUE_FIELDS, "unknown queue setting")
-        self.db.execute("INSERT INTO queues (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
-        for key, value in changes.items():
-            if key == "paused":
-                value = bool(value)
-            # Column names come from QUEUE_FIELDS, never from the caller.
-            self.db.execute(f"UPDATE queues SET {key} = %s WHERE name = %s", (value, name))
-        return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
-
     # -- counts --------------------------------------------------------------
 
     def _job_counts(self) -> Counter[tuple[str, str]]:
@@ -178,11 +155,6 @@ class QueueMixin:
             )
             for name in sorted(set(settings) | set(counts))
         ]
-
-    def _earliest_claimable(self, queue: str) -> float | None:
-        return self.db.value(
-            f"SELECT min(run_at) FROM jobs WHERE queue = %s AND {CLAIMABLE}", (queue,)
-        )
 
     # -- claiming ------------------------------------------------------------
 

@@ -14,43 +14,42 @@ from __future__ import annotations
 
 import psycopg
 
-from protocol.messages import JOB_STATES, TERMINAL_STATES
-from queuectld.store import rules
+from protocol.messages import JOB_STATES
 from queuectld.store.base import (
-    Canceled,
-    DaemonRecord,
-    Finished,
-    JobRow,
-    RunningAttempt,
     Store,
-    Transition,
 )
 from queuectld.store.postgres.admin import ControlMixin
-from queuectld.store.postgres.connection import Database, unavailable
+from queuectld.store.postgres.connection import Database, Portable, unavailable
 from queuectld.store.postgres.queues import QueueMixin
-from queuectld.store.postgres.schedules import ScheduleMixin
 from queuectld.store.postgres.schema import migrate
 from queuectld.store.postgres.views import PostgresViews
 from queuectld.store.rows import (
-    JOB_COLUMNS,
-    RUN_COLUMNS,
-    RUNNING_ATTEMPTS,
-    fit_page,
-    job_from_row,
-    late_result_column,
     pack_environment,
-    run_from_row,
     unpack_environment,
 )
-from queuectld.store.sql import WAITING
+from queuectld.store.shared.jobs import JobsMixin
+from queuectld.store.shared.runs import RunsMixin
+from queuectld.store.shared.settings import SettingsMixin
 
 ENV_CACHE_SIZE = 64  # packed environments remembered by their items; each holds a few kB
 DELETE_CHUNK = 1000  # jobs deleted per statement
 
 
-class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Store):
+class PostgresStore(
+    ControlMixin,
+    QueueMixin,
+    PostgresViews,
+    RunsMixin,
+    JobsMixin,
+    SettingsMixin,
+    Store,
+):
+    OWNER_IS = "owner IS NOT DISTINCT FROM ?"
+    NO_LIMIT = "LIMIT ALL"
+
     def __init__(self, url: str):
         self.db = Database(url)
+        self.sql = Portable(self.db)
         try:
             migrate(self.db)
         except BaseException:
@@ -149,183 +148,9 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
 
     # -- runs ------------------------------------------------------------
 
-    def record_run_process(
-        self, seq: int, run: int, worker: int, pid: int, pid_started: float, started: float
-    ) -> None:
-        self.db.execute(
-            "UPDATE runs SET worker = %s, pid = %s, pid_started = %s, started_at = %s "
-            "WHERE job_seq = %s AND run = %s",
-            (worker, pid, pid_started, started, seq, run),
-        )
-        self.db.execute(
-            "UPDATE jobs SET started_at = %s WHERE seq = %s AND runs = %s", (started, seq, run)
-        )
-
-    def release_claims(self, claims: list[tuple[int, int, str]], owner: str, now: float) -> None:
-        for seq, run, prior_state in claims:
-            forgotten = self.db.rowcount(
-                "DELETE FROM runs WHERE job_seq = %s AND run = %s AND outcome = 'running' "
-                "AND owner IS NOT DISTINCT FROM %s",
-                (seq, run, owner),
-            )
-            if not forgotten:
-                continue
-            # The job's start time goes back to its previous run's (none: NULL).
-            self.db.execute(
-                "UPDATE jobs SET state = %s, runs = runs - 1, updated_at = %s, started_at = "
-                "(SELECT r.started_at FROM runs r WHERE r.job_seq = %s AND r.run = %s) "
-                "WHERE seq = %s AND runs = %s AND state = 'processing'",
-                (prior_state, now, seq, run - 1, seq, run),
-            )
-
-    def finish_run(
-        self,
-        seq: int,
-        run: int,
-        *,
-        owner: str | None,
-        change: Transition,
-        now: float,
-        exit_code: int | None = None,
-        signal: int | None = None,
-        log_path: str | None = None,
-    ) -> Finished:
-        # The fence: a run still `running` belongs to a job that is `processing` in
-        # that run (claims and rescues change both in one transaction), so guarding
-        # the run row guards the job too; the job's update repeats it to be sure. A
-        # second daemon finishing the same run waits for the row, then finds it closed.
-        closed = self.db.rowcount(
-            "UPDATE runs SET finished_at = %s, outcome = %s, exit_code = %s, signal = %s, "
-            "error = %s, counted = %s, log_path = %s WHERE job_seq = %s AND run = %s "
-            "AND outcome = 'running' AND owner IS NOT DISTINCT FROM %s",
-            (
-                now, change.outcome, exit_code, signal, change.error, change.counted,
-                log_path, seq, run, owner,
-            ),
-        )  # fmt: skip
-        job_id = None
-        if closed:
-            job_id = self.db.value(
-                "UPDATE jobs SET state = %s, attempts = attempts + %s, updated_at = %s, "
-                "run_at = coalesce(%s, run_at), finished_at = %s, exit_code = %s, "
-                "last_error = %s WHERE seq = %s AND runs = %s AND state = 'processing' "
-                "RETURNING id",
-                (
-                    change.state, int(change.counted), now, change.run_at,
-                    now if change.state in TERMINAL_STATES else None, exit_code, change.error,
-                    seq, run,
-                ),
-            )  # fmt: skip
-        if job_id is None:
-            late = rules.late_result(owner, change, exit_code, signal, now)
-            self.db.execute(
-                "UPDATE runs SET late_result = %s, log_path = coalesce(log_path, %s) "
-                "WHERE job_seq = %s AND run = %s",
-                (late_result_column(late), log_path, seq, run),
-            )
-            return Finished(False)
-        if change.state not in TERMINAL_STATES:
-            return Finished(True)
-        return Finished(True, self.settle_dependents(seq, job_id, change.state, now))
-
-    def running_attempts(self, owner: str) -> list[RunningAttempt]:
-        rows = self.db.all(
-            f"{RUNNING_ATTEMPTS} AND (r.owner = %s OR r.owner IS NULL) ORDER BY r.job_seq",
-            (owner,),
-        )
-        return [RunningAttempt(*row) for row in rows]
-
     # -- daemons ----------------------------------------------------------
 
-    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
-        self.db.execute(
-            "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at) "
-            "VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
-            (daemon_id, host, pid, now, now),
-        )
-
-    def beat(self, daemon_id: str, now: float) -> bool:
-        return bool(
-            self.db.rowcount("UPDATE daemons SET heartbeat_at = %s WHERE id = %s", (now, daemon_id))
-        )
-
-    def unregister_daemon(self, daemon_id: str) -> None:
-        self.db.execute("DELETE FROM daemons WHERE id = %s", (daemon_id,))
-
-    def daemons(self) -> list[DaemonRecord]:
-        rows = self.db.all(
-            "SELECT id, host, pid, started_at, heartbeat_at FROM daemons ORDER BY id"
-        )
-        return [DaemonRecord(*row) for row in rows]
-
-    def rescue_expired_runs(
-        self, rescuer: str, lease: float, now: float, change: Transition
-    ) -> list[RunningAttempt]:
-        # Owners whose lease ran out, and owners with no registration at all (a
-        # daemon that stopped with writes it could not store). Two rescuers at once
-        # are kept apart by finish_run's fence: the second finds the runs closed.
-        expired = [
-            row[0]
-            for row in self.db.all(
-                "SELECT id FROM daemons WHERE heartbeat_at < %s AND id <> %s UNION "
-                "SELECT DISTINCT owner FROM runs r WHERE outcome = 'running' AND owner <> %s "
-                "AND NOT EXISTS (SELECT 1 FROM daemons d WHERE d.id = r.owner) ORDER BY 1",
-                (now - lease, rescuer, rescuer),
-            )
-        ]
-        rescued: list[RunningAttempt] = []
-        for owner in expired:
-            runs = self.db.all(f"{RUNNING_ATTEMPTS} AND r.owner = %s ORDER BY r.job_seq", (owner,))
-            for row in runs:
-                attempt = RunningAttempt(*row)
-                ended = self.finish_run(
-                    attempt.seq, attempt.run, owner=owner, change=change, now=now
-                )
-                if ended.applied:
-                    rescued.append(attempt)
-            self.db.execute("DELETE FROM daemons WHERE id = %s", (owner,))
-        return rescued
-
     # -- jobs ------------------------------------------------------------
-
-    def get_job(self, job_id: str, history: bool = True) -> JobRow | None:
-        row = self.db.one(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
-        if row is None:
-            return None
-        if not history:
-            return job_from_row(row)
-        runs = self.db.all(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE job_seq = %s ORDER BY run", (row[0],)
-        )
-        return job_from_row(row, tuple(run_from_row(r) for r in runs))
-
-    def job_log_path(self, job_id: str, run: int | None) -> tuple[int, int, str, str | None]:
-        row = self.db.one("SELECT seq, runs, state FROM jobs WHERE id = %s", (job_id,))
-        if row is None:
-            raise rules.no_job(job_id)
-        seq, runs, state = row
-        run = rules.log_run(job_id, state, runs, run)
-        path = self.db.one("SELECT log_path FROM runs WHERE job_seq = %s AND run = %s", (seq, run))
-        return seq, run, state, path[0] if path else None
-
-    def list_jobs(
-        self, state: str | None, queue: str | None, limit: int, after: int | None
-    ) -> tuple[list[JobRow], int | None]:
-        where, params = ["seq > %s"], [after or 0]
-        if state:
-            where.append("state = %s")
-            params.append(state)
-        if queue:
-            where.append("queue = %s")
-            params.append(queue)
-        rows = self.db.all(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT %s",
-            (*params, limit + 1),
-        )
-        rows, more = fit_page(rows, limit)
-        return [job_from_row(r) for r in rows], (rows[-1][0] if more else None)
 
     def count_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(JOB_STATES, 0)
@@ -333,68 +158,13 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
             counts[state] += n
         return counts
 
-    def cancel_waiting_job(self, job_id: str, now: float) -> Canceled:
-        seq = self.db.value(
-            "UPDATE jobs SET state = 'canceled', updated_at = %s, finished_at = %s, "
-            f"last_error = 'canceled by user' WHERE id = %s AND state IN {WAITING} "
-            "RETURNING seq",
-            (now, now, job_id),
-        )
-        if seq is None:
-            self._raise_for_state(job_id, "cancel")
-        canceled = self.settle_dependents(seq, job_id, "canceled", now)
-        return Canceled(self.get_job(job_id, history=False), canceled)
-
-    def _raise_for_state(self, job_id: str, action: str) -> None:
-        state = self.job_state(job_id)
-        if state is None:
-            raise rules.no_job(job_id)
-        raise rules.wrong_state(job_id, action, state)
-
-    def job_state(self, job_id: str) -> str | None:
-        return self.db.value("SELECT state FROM jobs WHERE id = %s", (job_id,))
-
     # -- identity and retention ------------------------------------------
-
-    def instance_id(self) -> str:
-        return self.db.value("SELECT value FROM meta WHERE key = 'instance'")
 
     def prune_finished(
         self, finished_before: float, keep: int, limit: int
     ) -> tuple[int, list[str]]:
         self._fold_job_counts()  # retention runs once a minute: a good time to tidy
-        seqs = [
-            r[0]
-            for r in self.db.all(
-                "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
-                "AND finished_at < %s ORDER BY finished_at LIMIT %s",
-                (finished_before, limit),
-            )
-        ]
-        if keep and len(seqs) < limit:
-            # Beyond the newest `keep` finished jobs, oldest first.
-            chosen = set(seqs)
-            seqs += [
-                r[0]
-                for r in self.db.all(
-                    "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
-                    "ORDER BY finished_at DESC OFFSET %s",
-                    (keep,),
-                )
-                if r[0] not in chosen
-            ][: limit - len(seqs)]
-        return len(seqs), self._delete_jobs(seqs)
-
-    def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
-        if job_id is None:
-            rows = self.db.all("SELECT seq, id FROM jobs WHERE state = 'dead' ORDER BY seq")
-        else:
-            rows = self.db.all(
-                "SELECT seq, id FROM jobs WHERE id = %s AND state = 'dead'", (job_id,)
-            )
-            if not rows:
-                self._raise_for_state(job_id, "purge")
-        return [r[1] for r in rows], self._delete_jobs([r[0] for r in rows])
+        return super().prune_finished(finished_before, keep, limit)
 
     def _delete_jobs(self, seqs: list[int]) -> list[str]:
         """Delete jobs with their runs and unused environments; return their log paths."""
@@ -440,13 +210,3 @@ class PostgresStore(ControlMixin, QueueMixin, ScheduleMixin, PostgresViews, Stor
                 continue
 
     # -- settings --------------------------------------------------------
-
-    def config_items(self) -> dict[str, str]:
-        return dict(self.db.all("SELECT key, value FROM config"))
-
-    def set_config(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO config (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )

@@ -1,4 +1,5 @@
-"""Dependencies, unique keys, re-running, editing and purging in the SQLite store.
+"""Dependencies, unique keys and re-running in the SQLite store: the statements
+that are SQLite's own (the portable ones are in `store/shared/`).
 
 Dependencies: `job_deps` holds one row per (dependency, dependent) and
 `jobs.blocked` counts the dependencies that have not completed (the claim index
@@ -73,23 +74,6 @@ class ControlMixin(DependencyMixin):
 
     # -- settling dependents ------------------------------------------------------
 
-    def _cancel_dependents(self, dep_seq: int, error: str, now: float) -> list[tuple[int, str]]:
-        return self.conn.execute(
-            "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
-            "last_error = ? WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = ?) "
-            "AND state = 'pending' AND blocked > 0 RETURNING seq, id",
-            (now, now, error, dep_seq),
-        ).fetchall()
-
-    def _recount_dependents(self, seq: int) -> None:
-        self.conn.execute(
-            "UPDATE jobs SET blocked = ("
-            "  SELECT count(*) FROM job_deps d JOIN jobs j ON j.seq = d.dep_seq"
-            "  WHERE d.job_seq = jobs.seq AND j.state <> 'completed') "
-            "WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = ?) AND state = 'pending'",
-            (seq,),
-        )
-
     # -- re-running ----------------------------------------------------------------
 
     def retry_job(self, job_id: str, now: float) -> JobRow:
@@ -122,34 +106,4 @@ class ControlMixin(DependencyMixin):
 
     # -- editing ---------------------------------------------------------------------
 
-    def edit_job(self, job_id: str, changes: dict, now: float) -> JobRow:
-        rules.check_edit(changes)
-        # Column names come from rules.EDITABLE, never from the caller; no constraint
-        # covers these columns, so the update cannot conflict.
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        changed = self.conn.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND state = 'pending'",
-            (*changes.values(), now, job_id),
-        ).rowcount
-        if not changed:
-            row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise rules.no_job(job_id)
-            raise rules.edit_refused(job_id, row[0])
-        return self.get_job(job_id, history=False)
-
     # -- purging -----------------------------------------------------------------------
-
-    def purge_jobs(
-        self, state: str, finished_before: float, queue: str | None, limit: int
-    ) -> tuple[int, list[str]]:
-        rules.check_purgeable(state)
-        sql = "SELECT seq FROM jobs WHERE state = ? AND finished_at < ?"
-        params: list = [state, finished_before]
-        if queue is not None:
-            sql += " AND queue = ?"
-            params.append(queue)
-        seqs = [r[0] for r in self.conn.execute(sql + " LIMIT ?", (*params, limit)).fetchall()]
-        # The same deletion as `dlq purge` and retention: runs, dependency edges and
-        # environments no job or schedule uses any more go with the jobs.
-        return len(seqs), self._delete_jobs(seqs)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
-from queuectld.store import rules
 from queuectld.store.sql import CLAIMABLE, WAITING
-from queuectld.store.views import QUEUE_DEFAULTS, QUEUE_FIELDS, empty_queue_counts, queue_record
+from queuectld.store.views import QUEUE_DEFAULTS, empty_queue_counts, queue_record
 
 # Distinct priority levels read one by one per queue before falling back to one
 # ordered scan; see _due_in_queue.
@@ -24,30 +23,6 @@ class QueueMixin:
     conn: sqlite3.Connection
 
     # -- settings ----------------------------------------------------------
-
-    def queue_settings(self) -> dict[str, dict]:
-        rows = self.conn.execute(
-            "SELECT name, concurrency, priority, paused, on_finish FROM queues"
-        ).fetchall()
-        return {
-            name: {
-                "concurrency": concurrency,
-                "priority": priority,
-                "paused": bool(paused),
-                "on_finish": on_finish,
-            }
-            for name, concurrency, priority, paused, on_finish in rows
-        }
-
-    def set_queue(self, name: str, changes: dict) -> dict:
-        rules.check_fields(changes, QUEUE_FIELDS, "unknown queue setting")
-        self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
-        for key, value in changes.items():
-            if key == "paused":
-                value = int(bool(value))
-            # Column names come from QUEUE_FIELDS, never from the caller.
-            self.conn.execute(f"UPDATE queues SET {key} = ? WHERE name = ?", (value, name))
-        return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
 
     # -- counts --------------------------------------------------------------
 
@@ -164,11 +139,6 @@ class QueueMixin:
                 (queue, level, now, limit - len(rows)),
             ).fetchall()
         return rows
-
-    def _earliest_claimable(self, queue: str) -> float | None:
-        return self.conn.execute(
-            f"SELECT min(run_at) FROM jobs WHERE queue = ? AND {CLAIMABLE}", (queue,)
-        ).fetchone()[0]
 
     def next_due_time(self) -> float | None:
         times = [self._earliest_claimable(name) for name, _, _ in self._open_queues()]
