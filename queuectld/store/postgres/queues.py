@@ -161,7 +161,7 @@ class QueueMixin:
     def claim_due_jobs(self, now: float, limit: int, owner: str) -> list[ClaimedJob]:
         if limit <= 0:
             return []
-        # In name order, so that two daemons never wait for each other's locks.
+        # In name order, so that two daemons taking several never deadlock on them.
         locked = [name for (name,) in self.db.all(_DUE_LIMITED, (now,))]
         for name in locked:
             self.db.execute(QUEUE_LOCK, (name,))

@@ -15,18 +15,13 @@ from __future__ import annotations
 import psycopg
 
 from protocol.messages import JOB_STATES
-from queuectld.store.base import (
-    Store,
-)
+from queuectld.store.base import Store
 from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
 from queuectld.store.postgres.queues import QueueMixin
 from queuectld.store.postgres.schema import migrate
 from queuectld.store.postgres.views import PostgresViews
-from queuectld.store.rows import (
-    pack_environment,
-    unpack_environment,
-)
+from queuectld.store.rows import pack_environment, unpack_environment
 from queuectld.store.shared.jobs import JobsMixin
 from queuectld.store.shared.runs import RunsMixin
 from queuectld.store.shared.settings import SettingsMixin
