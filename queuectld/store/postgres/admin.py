@@ -122,8 +122,6 @@ class ControlMixin(DependencyMixin):
             # The holder ended between the two statements (another daemon): try again.
         raise rules.no_free_ids()
 
-    # -- settling dependents -----------------------------------------------------------
-
     # -- re-running ------------------------------------------------------------------
 
     def retry_job(self, job_id: str, now: float) -> JobRow:
@@ -199,10 +197,6 @@ class ControlMixin(DependencyMixin):
                 raise rules.no_job(job_id)
             raise rules.dlq_retry_refused(job_id, *row)
         return ids
-
-    # -- editing ---------------------------------------------------------------------
-
-    # -- purging -----------------------------------------------------------------------
 
 
 def _as_arrays(rows: list[tuple]) -> list[list]:

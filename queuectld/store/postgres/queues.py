@@ -1,4 +1,5 @@
-"""Named queues in the PostgreSQL store: their settings, their counts, and the claim.
+"""Named queues in the PostgreSQL store: their counts, and the claim (their settings
+are plain rows: `store/shared/settings.py`).
 
 A claim is one statement. It finds the queues that have claimable jobs (a skip
 scan of the claim index: one seek per queue, whatever the number of jobs), keeps
@@ -55,9 +56,10 @@ open_queues AS (
 )
 """
 
+# A limited queue only when this claim holds its lock.
+_HELD = "AND (coalesce(q.concurrency, 0) = 0 OR w.queue = ANY(%(locked)s))"
 _CLAIM = (
-    # A limited queue only when this claim holds its lock.
-    _OPEN_QUEUES.format(limited="AND (coalesce(q.concurrency, 0) = 0 OR w.queue = ANY(%(locked)s))")
+    _OPEN_QUEUES.format(limited=_HELD)
     + f""",
 picked AS (
     SELECT c.seq, c.state AS prior_state, o.priority AS queue_priority, c.priority, c.run_at
@@ -103,8 +105,6 @@ SELECT q.name FROM queues q WHERE q.concurrency > 0 AND NOT q.paused AND EXISTS 
 
 class QueueMixin:
     db: Database
-
-    # -- settings ----------------------------------------------------------
 
     # -- counts --------------------------------------------------------------
 

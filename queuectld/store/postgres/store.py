@@ -141,11 +141,7 @@ class PostgresStore(
             self._envs[env_id] = cached
         return cached
 
-    # -- runs ------------------------------------------------------------
-
-    # -- daemons ----------------------------------------------------------
-
-    # -- jobs ------------------------------------------------------------
+    # -- counts ----------------------------------------------------------
 
     def count_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(JOB_STATES, 0)
@@ -153,7 +149,7 @@ class PostgresStore(
             counts[state] += n
         return counts
 
-    # -- identity and retention ------------------------------------------
+    # -- retention and deleting ------------------------------------------
 
     def prune_finished(
         self, finished_before: float, keep: int, limit: int
@@ -203,5 +199,3 @@ class PostgresStore(
                     )
             except psycopg.IntegrityError:
                 continue
-
-    # -- settings --------------------------------------------------------

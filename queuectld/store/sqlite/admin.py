@@ -72,8 +72,6 @@ class ControlMixin(DependencyMixin):
         self.count_new_jobs(Counter({(job.queue, state): 1}))
         return (row[0][0], job_id, state), True
 
-    # -- settling dependents ------------------------------------------------------
-
     # -- re-running ----------------------------------------------------------------
 
     def retry_job(self, job_id: str, now: float) -> JobRow:
@@ -103,7 +101,3 @@ class ControlMixin(DependencyMixin):
         # Dependents that have not run yet wait for this run too.
         self._recount_dependents(seq)
         return self.get_job(job_id, history=False)
-
-    # -- editing ---------------------------------------------------------------------
-
-    # -- purging -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Named queues in the SQLite store: their settings, their counts, and which of
-their jobs may be claimed now.
+"""Named queues in the SQLite store: their counts, and which of their jobs may be
+claimed now (their settings are plain rows: `store/shared/settings.py`).
 
 Claiming goes queue by queue so that a paused queue, or one at its concurrency
 limit, costs nothing however many jobs it holds: only queues that may start a
@@ -21,8 +21,6 @@ MAX_PRIORITY_LEVELS = 32
 
 class QueueMixin:
     conn: sqlite3.Connection
-
-    # -- settings ----------------------------------------------------------
 
     # -- counts --------------------------------------------------------------
 

@@ -313,7 +313,7 @@ class SQLiteStore(
             claimed.append(claimed_job(row, cwd, environ, prior_states[row[0]]))
         return claimed
 
-    # -- daemons ----------------------------------------------------------
+    # -- counts and the DLQ ----------------------------------------------
 
     def count_by_state(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, n FROM job_counts").fetchall())
@@ -350,7 +350,7 @@ class SQLiteStore(
             raise rules.dlq_retry_refused(job_id, *row)
         return ids
 
-    # -- identity and retention ------------------------------------------
+    # -- deleting --------------------------------------------------------
 
     def _delete_jobs(self, seqs: list[int]) -> list[str]:
         """Delete jobs with their runs and unused environments; return their log paths."""
@@ -387,8 +387,6 @@ class SQLiteStore(
                     self._env_ids.clear()
                     self._envs.pop(env_id, None)
         return logs
-
-    # -- settings --------------------------------------------------------
 
 
 def _split_sql(script: str) -> list[str]:
