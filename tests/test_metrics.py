@@ -11,7 +11,8 @@ import urllib.request
 import pytest
 
 from queuectld.store.sqlite.store import SQLiteStore
-from queuectld.store.sqlite.views import _COUNTS, _SAMPLE, percentile_summary
+from queuectld.store.sqlite.views import _COUNTS, _SAMPLE
+from queuectld.store.views import percentile_summary
 from queuectld.telemetry.metrics import parse_address
 from tests.conftest import ROOT, wait_for
 

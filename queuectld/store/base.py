@@ -27,6 +27,10 @@ class StoreUnavailable(Exception):
     """The store cannot serve right now (locked, disk full, read-only); retry later."""
 
 
+class ForeignDatabase(Exception):
+    """The store exists but is not a queuectl store this version can use."""
+
+
 @dataclass
 class NewJob:
     id: str | None

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from protocol.messages import TERMINAL_STATES
 from protocol.ops import ON_DUPLICATE
-from queuectld.store.base import NewJob, StoreError
+from queuectld.store.base import NewJob, StoreError, Transition
 
 # The job fields `edit` may change (the backend's column names are the same).
 EDITABLE = ("command", "priority", "run_at", "queue")
@@ -104,6 +104,28 @@ def batch_ids(jobs: list[NewJob]) -> list[str]:
     return ids
 
 
+def redraw_taken(jobs: list[NewJob], ids: list[str], taken: set[str]) -> list[str]:
+    """A batch's ids with the generated ones that a stored job has drawn again; a
+    conflict when an id the client chose is taken."""
+    for job in jobs:
+        if job.id and job.id in taken:
+            raise id_taken(job.id)
+    if not taken:
+        raise StoreError("conflict", "the batch conflicts with a stored job")
+    avoid = taken | set(ids)
+    replaced = []
+    for job_id in ids:
+        if job_id in taken:
+            job_id = fresh_id(avoid)
+            avoid.add(job_id)
+        replaced.append(job_id)
+    return replaced
+
+
+def no_free_ids() -> StoreError:
+    return StoreError("conflict", "could not find free job ids for the batch")
+
+
 def id_taken(job_id: str) -> StoreError:
     return StoreError("conflict", f"job id {job_id!r} already exists")
 
@@ -179,9 +201,41 @@ def dependency_ended(dep_id: str, dep_state: str) -> str:
     return f"dependency {dep_id} ended {dep_state}"
 
 
+def new_job_state(
+    deps: Sequence[tuple[int, str, str]], now: float
+) -> tuple[str, float | None, str | None, list[int]]:
+    """What a new job with these (seq, id, state) dependencies is: (state, finished_at,
+    error, seqs of the dependencies it waits for). A job whose dependency can no longer
+    complete is over before it starts."""
+    ended = first_ended([(d_id, d_state) for _, d_id, d_state in deps])
+    if ended is not None:
+        return "canceled", now, dependency_ended(*ended), []
+    return "pending", None, None, [seq for seq, _, state in deps if state != "completed"]
+
+
 def first_ended(deps: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     """The first of (id, state) dependencies that can no longer complete, if any."""
     return next(((d_id, state) for d_id, state in deps if state in ENDS_DEPENDENTS), None)
+
+
+# -- ending runs ---------------------------------------------------------------------------
+
+
+def late_result(
+    owner: str | None,
+    change: Transition,
+    exit_code: int | None,
+    signal: int | None,
+    now: float,
+) -> dict:
+    """What a run's history keeps of a result the fence rejected."""
+    late: dict = {"owner": owner, "outcome": change.outcome, "at": now}
+    for name, value in (("exit_code", exit_code), ("signal", signal)):
+        if value is not None:
+            late[name] = value
+    if change.error:
+        late["error"] = change.error
+    return late
 
 
 # -- changing jobs after enqueue --------------------------------------------------------

@@ -18,3 +18,5 @@ def state_list(states: tuple[str, ...]) -> str:
 WAITING = state_list(WAITING_STATES)
 LIVE = state_list(LIVE_STATES)
 TERMINAL = state_list(TERMINAL_STATES)
+# A claimable job: waiting for its time (or a retry) and for no dependency.
+CLAIMABLE = f"state IN {WAITING} AND blocked = 0"

@@ -4,26 +4,86 @@ A test gets `store`, a synchronous face of the `Store` interface whose every
 call goes through a `StoreRunner` (one transaction per call, as the daemon's
 calls are batched), so no test touches a backend's connection or transaction
 mechanics. A new backend adds itself to BACKENDS with a factory that opens a
-fresh, empty store; that is all it has to do to be checked.
+fresh, empty store (and removes it afterwards); that is all it has to do to be
+checked.
+
+The PostgreSQL backend runs against the server at QUEUECTL_TEST_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/postgres), in a database of its own
+per test (`qctl_contract_<random>`, dropped afterwards, whatever the outcome). A
+server that cannot be reached fails those tests, so a run without PostgreSQL
+never passes for a run on both backends; QUEUECTL_TEST_POSTGRES=0 leaves the
+backend out on purpose (a machine without a server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from queuectld.store import ClaimedJob, NewJob, Store, StoreError, Transition, open_store
 from queuectld.store.runner import StoreRunner
 
+POSTGRES_URL = os.environ.get(
+    "QUEUECTL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+POSTGRES_WANTED = os.environ.get("QUEUECTL_TEST_POSTGRES", "1") != "0"
 
-def _sqlite(tmp_path: Path) -> Store:
-    return open_store(str(tmp_path / "contract.db"))
+
+@contextmanager
+def _sqlite(tmp_path: Path) -> Iterator[Store]:
+    yield open_store(str(tmp_path / "contract.db"))
 
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {"sqlite": _sqlite}
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards whatever happened."""
+    try:
+        import psycopg
+
+        from queuectld.store.postgres.connection import redact
+    except ImportError as exc:
+        missing = f"the postgres backend needs psycopg ({exc}): pip install -e '.[test]'"
+    else:
+        missing = None
+    if missing:
+        pytest.fail(f"{missing}, or set QUEUECTL_TEST_POSTGRES=0 to leave it out", pytrace=False)
+    name = f"qctl_contract_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        unreachable = str(exc).strip().splitlines()[0]
+    else:
+        unreachable = None
+    if unreachable:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {redact(POSTGRES_URL)}: {unreachable}; start "
+            "it, or set QUEUECTL_TEST_POSTGRES=0 to leave the postgres backend out",
+            pytrace=False,
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name))
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def _postgres(tmp_path: Path) -> Iterator[Store]:
+    with postgres_database() as url:
+        yield open_store(url)
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {"sqlite": _sqlite}
+if POSTGRES_WANTED:
+    BACKENDS["postgres"] = _postgres
 
 
 class Contract:
@@ -49,9 +109,12 @@ class Contract:
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request, tmp_path) -> Iterator[Contract]:
-    contract = Contract(BACKENDS[request.param](tmp_path))
-    yield contract
-    contract.close()
+    with BACKENDS[request.param](tmp_path) as backend:
+        contract = Contract(backend)
+        try:
+            yield contract
+        finally:
+            contract.close()
 
 
 def job(command: str = "true", job_id: str | None = None, **kw) -> NewJob:

@@ -164,6 +164,17 @@ def test_purge_keeps_the_environment_of_jobs_that_remain(store):
     assert (claimed.id, claimed.environ, claimed.cwd) == ("stays", {"PATH": "/bin"}, "/")
 
 
+def test_list_jobs_pages_through_the_states_and_queue_asked_for(store):
+    add(store, [job(job_id=f"j{i}", queue="q" if i % 2 else "default") for i in range(6)])
+    end_run(store, store.claim_due_jobs(10.0, 2, OWNER)[0], "dead", now=11.0)  # j0
+    page, cursor = store.list_jobs(["dead", "pending"], None, 3, None)
+    assert ([j.id for j in page], page[0].state) == (["j0", "j2", "j3"], "dead")
+    page, cursor = store.list_jobs(["dead", "pending"], None, 3, cursor)
+    assert ([j.id for j in page], cursor) == (["j4", "j5"], None)
+    page, _ = store.list_jobs(["processing"], "q", 10, None)
+    assert [j.id for j in page] == ["j1"]
+
+
 # -- counts kept by the store -------------------------------------------------------
 
 

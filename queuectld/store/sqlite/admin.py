@@ -1,12 +1,10 @@
-"""Dependencies, unique keys, re-running, editing and purging in the SQLite store.
+"""Dependencies, unique keys and re-running in the SQLite store: the statements
+that are SQLite's own (the portable ones are in `store/shared/`).
 
 Dependencies: `job_deps` holds one row per (dependency, dependent) and
-`jobs.blocked` counts the dependencies that have not completed. Only jobs
-with `blocked = 0` are claimable (the claim index is partial on it). When a
-job ends, `settle_dependents` recounts its dependents (completed) or cancels
-them and their own dependents (dead, canceled), in the same transaction as
-the state change, so no dependent is ever left waiting on a job that will
-never complete.
+`jobs.blocked` counts the dependencies that have not completed (the claim index
+is partial on it); the order of inserts and the cascade of a job's end are
+`store/dependencies.py`'s, the rows these methods'.
 
 Unique keys: a partial unique index admits one live job per key; inserts use
 ON CONFLICT DO NOTHING against it, so two enqueues of one key cannot both win
@@ -15,49 +13,23 @@ whatever the interleaving.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 
 from queuectld.store import rules
-from queuectld.store.base import Enqueued, JobRow, NewJob
+from queuectld.store.base import JobRow, NewJob
+from queuectld.store.dependencies import DependencyMixin
+from queuectld.store.rows import after_column, insert_job_sql, job_row
 from queuectld.store.sql import LIVE
-from queuectld.store.sqlite.rows import INSERT_JOB, job_row
 
+INSERT_JOB = insert_job_sql("?")
 UNIQUE_CONFLICT = (
     f"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING"
 )
 
 
-class ControlMixin:
+class ControlMixin(DependencyMixin):
     conn: sqlite3.Connection
-
-    # -- enqueue with dependencies and unique keys -----------------------------
-
-    def insert_jobs(self, jobs: list[NewJob], now: float, on_duplicate: str = "ignore") -> Enqueued:
-        rules.check_on_duplicate(on_duplicate)
-        if not any(job.after or job.unique_key for job in jobs):
-            return Enqueued(self._insert_plain(jobs, now))
-        ids = rules.batch_ids(jobs)
-        position = {job_id: index for index, job_id in enumerate(ids)}
-        edges = rules.batch_edges(jobs, ids, position)
-        # Resolved (seq, id, state) of each job of the batch once handled: its own row,
-        # or the live job holding its unique key.
-        resolved: dict[int, tuple[int, str, str]] = {}
-        existing: list[str] = []
-        for index in rules.insert_order(ids, edges):
-            job = jobs[index]
-            deps = [
-                resolved[dep] if isinstance(dep, int) else self._existing_dep(dep, ids[index])
-                for dep in rules.dependencies(job, position)
-            ]
-            row, inserted = self._insert_one(job, ids[index], deps, now)
-            if not inserted:
-                if on_duplicate == "error":
-                    raise rules.unique_key_taken(job.unique_key, row[1], row[2])
-                existing.append(row[1])
-            resolved[index] = row
-        return Enqueued([resolved[i][1] for i in range(len(jobs))], existing)
 
     def _existing_dep(self, dep_id: str, job_id: str) -> tuple[int, str, str]:
         row = self.conn.execute(
@@ -72,16 +44,9 @@ class ControlMixin:
     ) -> tuple[tuple[int, str, str], bool]:
         """Insert one job: ((seq, id, state), True); or, when a live job holds its
         unique key, that job's ((seq, id, state), False)."""
-        ended = rules.first_ended([(d_id, d_state) for _, d_id, d_state in deps])
-        waiting_on = [seq for seq, _, state in deps if state != "completed"]
-        state, finished_at, error = "pending", None, None
-        if ended is not None:
-            # Its dependency can no longer complete: the job is over before it starts.
-            state, finished_at = "canceled", now
-            error = rules.dependency_ended(*ended)
-            waiting_on = []
+        state, finished_at, error, waiting_on = rules.new_job_state(deps, now)
         env_id = self._environment_id(job.cwd, job.environ)
-        after = json.dumps([d_id for _, d_id, _ in deps]) if deps else None
+        after = after_column([d_id for _, d_id, _ in deps])
         for attempt in range(rules.ID_ATTEMPTS):
             row_values = job_row(job, job_id, env_id, now, state, finished_at, error,
                                  len(waiting_on), after)  # fmt: skip
@@ -106,40 +71,6 @@ class ControlMixin:
         )
         self.count_new_jobs(Counter({(job.queue, state): 1}))
         return (row[0][0], job_id, state), True
-
-    # -- settling dependents ------------------------------------------------------
-
-    def settle_dependents(self, seq: int, job_id: str, state: str, now: float) -> list[str]:
-        if state == "completed":
-            self._recount_dependents(seq)
-            return []
-        if state not in rules.ENDS_DEPENDENTS:
-            return []
-        canceled: list[str] = []
-        frontier = [(seq, job_id, state)]
-        while frontier:
-            dep_seq, dep_id, dep_state = frontier.pop()
-            rows = self.conn.execute(
-                "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
-                "last_error = ? WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = ?) "
-                "AND state = 'pending' AND blocked > 0 RETURNING seq, id",
-                (now, now, rules.dependency_ended(dep_id, dep_state), dep_seq),
-            ).fetchall()
-            for row_seq, row_id in rows:
-                canceled.append(row_id)
-                frontier.append((row_seq, row_id, "canceled"))
-        return canceled
-
-    def _recount_dependents(self, seq: int) -> None:
-        """Recount (rather than decrement) so a dependency that completes twice, after
-        a retry, is never subtracted twice."""
-        self.conn.execute(
-            "UPDATE jobs SET blocked = ("
-            "  SELECT count(*) FROM job_deps d JOIN jobs j ON j.seq = d.dep_seq"
-            "  WHERE d.job_seq = jobs.seq AND j.state <> 'completed') "
-            "WHERE seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = ?) AND state = 'pending'",
-            (seq,),
-        )
 
     # -- re-running ----------------------------------------------------------------
 
@@ -170,37 +101,3 @@ class ControlMixin:
         # Dependents that have not run yet wait for this run too.
         self._recount_dependents(seq)
         return self.get_job(job_id, history=False)
-
-    # -- editing ---------------------------------------------------------------------
-
-    def edit_job(self, job_id: str, changes: dict, now: float) -> JobRow:
-        rules.check_edit(changes)
-        # Column names come from rules.EDITABLE, never from the caller; no constraint
-        # covers these columns, so the update cannot conflict.
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        changed = self.conn.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND state = 'pending'",
-            (*changes.values(), now, job_id),
-        ).rowcount
-        if not changed:
-            row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise rules.no_job(job_id)
-            raise rules.edit_refused(job_id, row[0])
-        return self.get_job(job_id, history=False)
-
-    # -- purging -----------------------------------------------------------------------
-
-    def purge_jobs(
-        self, state: str, finished_before: float, queue: str | None, limit: int
-    ) -> tuple[int, list[str]]:
-        rules.check_purgeable(state)
-        sql = "SELECT seq FROM jobs WHERE state = ? AND finished_at < ?"
-        params: list = [state, finished_before]
-        if queue is not None:
-            sql += " AND queue = ?"
-            params.append(queue)
-        seqs = [r[0] for r in self.conn.execute(sql + " LIMIT ?", (*params, limit)).fetchall()]
-        # The same deletion as `dlq purge` and retention: runs, dependency edges and
-        # environments no job or schedule uses any more go with the jobs.
-        return len(seqs), self._delete_jobs(seqs)

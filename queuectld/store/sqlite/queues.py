@@ -1,5 +1,5 @@
-"""Named queues in the SQLite store: their settings, their counts, and which of
-their jobs may be claimed now.
+"""Named queues in the SQLite store: their counts, and which of their jobs may be
+claimed now (their settings are plain rows: `store/shared/settings.py`).
 
 Claiming goes queue by queue so that a paused queue, or one at its concurrency
 limit, costs nothing however many jobs it holds: only queues that may start a
@@ -11,14 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
-from protocol.messages import JOB_STATES
-from queuectld.store import rules
-from queuectld.store.sql import WAITING
+from queuectld.store.sql import CLAIMABLE, WAITING
+from queuectld.store.views import QUEUE_DEFAULTS, empty_queue_counts, queue_record
 
-# A claimable job: waiting for its time (or a retry) and for no dependency.
-CLAIMABLE = f"state IN {WAITING} AND blocked = 0"
-QUEUE_DEFAULTS = {"concurrency": 0, "priority": 0, "paused": False, "on_finish": None}
-QUEUE_FIELDS = tuple(QUEUE_DEFAULTS)
 # Distinct priority levels read one by one per queue before falling back to one
 # ordered scan; see _due_in_queue.
 MAX_PRIORITY_LEVELS = 32
@@ -26,32 +21,6 @@ MAX_PRIORITY_LEVELS = 32
 
 class QueueMixin:
     conn: sqlite3.Connection
-
-    # -- settings ----------------------------------------------------------
-
-    def queue_settings(self) -> dict[str, dict]:
-        rows = self.conn.execute(
-            "SELECT name, concurrency, priority, paused, on_finish FROM queues"
-        ).fetchall()
-        return {
-            name: {
-                "concurrency": concurrency,
-                "priority": priority,
-                "paused": bool(paused),
-                "on_finish": on_finish,
-            }
-            for name, concurrency, priority, paused, on_finish in rows
-        }
-
-    def set_queue(self, name: str, changes: dict) -> dict:
-        rules.check_fields(changes, QUEUE_FIELDS, "unknown queue setting")
-        self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
-        for key, value in changes.items():
-            if key == "paused":
-                value = int(bool(value))
-            # Column names come from QUEUE_FIELDS, never from the caller.
-            self.conn.execute(f"UPDATE queues SET {key} = ? WHERE name = ?", (value, name))
-        return {**QUEUE_DEFAULTS, **self.queue_settings()[name]}
 
     # -- counts --------------------------------------------------------------
 
@@ -73,7 +42,7 @@ class QueueMixin:
         )
 
     def queue_counts(self, queue: str) -> dict[str, int]:
-        counts = dict.fromkeys(JOB_STATES, 0)
+        counts = empty_queue_counts()
         counts.update(
             self.conn.execute(
                 "SELECT state, n FROM queue_counts WHERE queue = ?", (queue,)
@@ -87,27 +56,13 @@ class QueueMixin:
         for queue, state, n in self.conn.execute(
             "SELECT queue, state, n FROM queue_counts WHERE n > 0"
         ):
-            counts.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[state] = n
-        overview = []
-        for name in sorted(set(settings) | set(counts)):
-            queue_settings = {**QUEUE_DEFAULTS, **settings.get(name, {})}
-            queue_counts = counts.get(name, dict.fromkeys(JOB_STATES, 0))
-            oldest = self._earliest_claimable(name)
-            overview.append(
-                {
-                    "name": name,
-                    "jobs": queue_counts,
-                    "running": queue_counts["processing"],
-                    "concurrency": queue_settings["concurrency"],
-                    "priority": queue_settings["priority"],
-                    "paused": queue_settings["paused"],
-                    "on_finish": queue_settings["on_finish"],
-                    "oldest_due_age": (
-                        round(now - oldest, 3) if oldest is not None and oldest <= now else None
-                    ),
-                }
+            counts.setdefault(queue, empty_queue_counts())[state] = n
+        return [
+            queue_record(
+                name, settings.get(name), counts.get(name), self._earliest_claimable(name), now
             )
-        return overview
+            for name in sorted(set(settings) | set(counts))
+        ]
 
     # -- claiming ------------------------------------------------------------
 
@@ -182,11 +137,6 @@ class QueueMixin:
                 (queue, level, now, limit - len(rows)),
             ).fetchall()
         return rows
-
-    def _earliest_claimable(self, queue: str) -> float | None:
-        return self.conn.execute(
-            f"SELECT min(run_at) FROM jobs WHERE queue = ? AND {CLAIMABLE}", (queue,)
-        ).fetchone()[0]
 
     def next_due_time(self) -> float | None:
         times = [self._earliest_claimable(name) for name, _, _ in self._open_queues()]

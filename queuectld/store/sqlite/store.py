@@ -7,48 +7,38 @@ arrived together, so the fsync is paid per batch rather than per job.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-import msgpack
-
-from protocol.messages import TERMINAL_STATES
 from queuectld.store import rules
 from queuectld.store.base import (
-    Canceled,
     ClaimedJob,
-    DaemonRecord,
-    Finished,
-    JobRow,
+    ForeignDatabase,
     NewJob,
-    RunningAttempt,
     Store,
-    StoreError,
     StoreUnavailable,
-    Transition,
 )
-from queuectld.store.sql import WAITING
-from queuectld.store.sqlite.admin import ControlMixin
-from queuectld.store.sqlite.queues import CLAIMABLE, QueueMixin
-from queuectld.store.sqlite.rows import (
-    INSERT_JOB,
-    JOB_COLUMNS,
-    RUN_COLUMNS,
-    job_from_row,
+from queuectld.store.rows import (
+    CLAIM_COLUMNS,
+    batch_environment_ids,
+    claimed_job,
     job_row,
-    run_from_row,
+    pack_environment,
+    unpack_environment,
 )
-from queuectld.store.sqlite.schedules import ScheduleMixin
+from queuectld.store.shared.jobs import JobsMixin
+from queuectld.store.shared.runs import RunsMixin
+from queuectld.store.shared.settings import SettingsMixin
+from queuectld.store.sql import CLAIMABLE
+from queuectld.store.sqlite.admin import INSERT_JOB, ControlMixin
+from queuectld.store.sqlite.queues import QueueMixin
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from queuectld.store.sqlite.views import SQLiteViews
 
-# Bytes of job records in one page of list_jobs, well under a client's 8 MiB frame.
-PAGE_BYTES = 4 * 1024 * 1024
-PAGE_ROW_OVERHEAD = 512
 # Jobs deleted per statement: SQLite's limit on bound parameters is far above
 # this; chunks keep statements small.
 DELETE_CHUNK = 500
@@ -56,19 +46,8 @@ ENV_CACHE_SIZE = 64  # distinct environments remembered by their items; each hol
 _UNAVAILABLE_HINTS = ("locked", "busy", "disk", "full", "readonly", "read-only", "i/o")
 
 
-class ForeignDatabase(Exception):
-    """The file exists but is not a queuectl database this version can use."""
-
-
 class CorruptDatabase(ForeignDatabase):
     """The file is queuectl's, but SQLite's own consistency check fails on it."""
-
-
-# The runs still in progress, as RunningAttempt fields; callers add whose.
-RUNNING_ATTEMPTS = (
-    "SELECT r.job_seq, j.id, r.run, r.pid, r.pid_started, r.started_at, r.owner "
-    "FROM runs r JOIN jobs j ON j.seq = r.job_seq WHERE r.outcome = 'running'"
-)
 
 
 def _unavailable(exc: sqlite3.Error) -> Exception:
@@ -78,7 +57,50 @@ def _unavailable(exc: sqlite3.Error) -> Exception:
     return exc
 
 
-class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
+class SQLiteStatements:
+    """The shared store code's statements (store/shared/) on this connection; a
+    locked, busy or full database raises StoreUnavailable."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def _run(self, sql: str, params: Sequence) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from None
+
+    def all(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return self._run(sql, params).fetchall()
+
+    def one(self, sql: str, params: Sequence = ()) -> tuple | None:
+        # fetchall: a statement with RETURNING must run to its end before a commit.
+        rows = self._run(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def value(self, sql: str, params: Sequence = ()) -> Any:
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    def rowcount(self, sql: str, params: Sequence = ()) -> int:
+        return self._run(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from None
+
+
+class SQLiteStore(
+    ControlMixin,
+    QueueMixin,
+    SQLiteViews,
+    RunsMixin,
+    JobsMixin,
+    SettingsMixin,
+    Store,
+):
     def __init__(self, path: str | os.PathLike, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         if not self.path.exists():
@@ -86,6 +108,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self.sql = SQLiteStatements(self.conn)
         self._check_identity()
         self._check_integrity()
         self.conn.execute("PRAGMA journal_mode = WAL")
@@ -193,13 +216,11 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         env_id = self._env_ids.get(key)
         if env_id is not None:
             return env_id
-        blob = msgpack.packb([cwd, sorted(environ.items())], use_bin_type=True)
-        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        digest, env_blob = pack_environment(cwd, environ)
         row = self.conn.execute(
             "SELECT id FROM environments WHERE digest = ?", (digest,)
         ).fetchone()
         if row is None:
-            env_blob = msgpack.packb(environ, use_bin_type=True)
             cursor = self.conn.execute(
                 "INSERT INTO environments (digest, cwd, environ) VALUES (?, ?, ?)",
                 (digest, cwd, env_blob),
@@ -212,26 +233,13 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         self._env_ids[key] = env_id
         return env_id
 
-    def _batch_environment_ids(self, jobs: list[NewJob]) -> list[int]:
-        """The environment row of each job of a batch, looked up once per distinct
-        environment: the jobs of one request share one environment object."""
-        by_object: dict[tuple[int, str], int] = {}
-        env_ids = []
-        for job in jobs:
-            key = (id(job.environ), job.cwd)  # the jobs keep the objects alive meanwhile
-            env_id = by_object.get(key)
-            if env_id is None:
-                env_id = by_object[key] = self._environment_id(job.cwd, job.environ)
-            env_ids.append(env_id)
-        return env_ids
-
     def _environment(self, env_id: int) -> tuple[str, dict[str, str]]:
         cached = self._envs.get(env_id)
         if cached is None:
             cwd, blob = self.conn.execute(
                 "SELECT cwd, environ FROM environments WHERE id = ?", (env_id,)
             ).fetchone()
-            cached = (cwd, msgpack.unpackb(blob, raw=False))
+            cached = (cwd, unpack_environment(blob))
             if len(self._envs) > 256:
                 self._envs.clear()
             self._envs[env_id] = cached
@@ -239,12 +247,9 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
 
     # -- jobs ------------------------------------------------------------
 
-    def add_jobs(self, jobs: list[NewJob], now: float) -> list[str]:
-        return self.insert_jobs(jobs, now, "ignore").ids
-
     def _insert_plain(self, jobs: list[NewJob], now: float) -> list[str]:
         """The fast path for a batch with no dependencies and no unique keys."""
-        env_ids = self._batch_environment_ids(jobs)
+        env_ids = batch_environment_ids(jobs, self._environment_id)
         ids = rules.batch_ids(jobs)
         for _ in range(rules.ID_ATTEMPTS):
             rows = [
@@ -265,7 +270,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             self.conn.execute("RELEASE insert_rows")
             self.count_new_jobs(Counter((job.queue, "pending") for job in jobs))
             return ids
-        raise StoreError("conflict", "could not find free job ids for the batch")
+        raise rules.no_free_ids()
 
     def _undo(self, savepoint: str) -> None:
         self.conn.execute(f"ROLLBACK TO {savepoint}")
@@ -274,20 +279,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
     def _replace_taken_ids(self, jobs: list[NewJob], ids: list[str]) -> list[str]:
         """A batch's ids with the generated ones that are taken drawn again; a conflict
         when an id the client chose is taken."""
-        taken = set(self._existing_ids(ids))
-        for job in jobs:
-            if job.id and job.id in taken:
-                raise rules.id_taken(job.id)
-        if not taken:
-            raise StoreError("conflict", "the batch conflicts with a stored job")
-        avoid = taken | set(ids)
-        replaced = []
-        for job_id in ids:
-            if job_id in taken:
-                job_id = rules.fresh_id(avoid)
-                avoid.add(job_id)
-            replaced.append(job_id)
-        return replaced
+        return rules.redraw_taken(jobs, ids, set(self._existing_ids(ids)))
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
         found = []
@@ -306,291 +298,25 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
         rows = self.conn.execute(
             "UPDATE jobs SET state = 'processing', runs = runs + 1, started_at = ?, "
             f"updated_at = ? WHERE seq IN ({','.join('?' * len(seqs))}) AND {CLAIMABLE} "
-            "RETURNING seq, id, command, queue, attempts, max_retries, timeout, runs, "
-            "env_id, env, priority, run_at, run_uid, run_gid",
+            f"RETURNING {CLAIM_COLUMNS}",
             (now, now, *seqs),
         ).fetchall()
         rows.sort(key=lambda r: rank[r[0]])
         self.conn.executemany(
             "INSERT INTO runs (job_seq, run, started_at, due_at, outcome, owner) "
             "VALUES (?, ?, ?, ?, 'running', ?)",
-            [(r[0], r[7], now, r[11], owner) for r in rows],
+            [(r[0], r[7], now, r[10], owner) for r in rows],
         )
         claimed = []
-        for (
-            seq,
-            job_id,
-            command,
-            queue,
-            attempts,
-            max_retries,
-            timeout,
-            run,
-            env_id,
-            env,
-            _,
-            due_at,
-            run_uid,
-            run_gid,
-        ) in rows:
-            cwd, environ = self._environment(env_id)
-            if env:
-                environ = {**environ, **msgpack.unpackb(env, raw=False)}
-            claimed.append(
-                ClaimedJob(
-                    seq,
-                    job_id,
-                    command,
-                    queue,
-                    attempts,
-                    max_retries,
-                    timeout,
-                    run,
-                    cwd,
-                    environ,
-                    run_uid,
-                    run_gid,
-                    due_at=due_at,
-                    prior_state=prior_states[seq],
-                )
-            )
+        for row in rows:
+            cwd, environ = self._environment(row[8])
+            claimed.append(claimed_job(row, cwd, environ, prior_states[row[0]]))
         return claimed
 
-    def record_run_process(
-        self, seq: int, run: int, worker: int, pid: int, pid_started: float, started: float
-    ) -> None:
-        self.conn.execute(
-            "UPDATE runs SET worker = ?, pid = ?, pid_started = ?, started_at = ? "
-            "WHERE job_seq = ? AND run = ?",
-            (worker, pid, pid_started, started, seq, run),
-        )
-        self.conn.execute(
-            "UPDATE jobs SET started_at = ? WHERE seq = ? AND runs = ?", (started, seq, run)
-        )
-
-    def release_claims(self, claims: list[tuple[int, int, str]], owner: str, now: float) -> None:
-        for seq, run, prior_state in claims:
-            forgotten = self.conn.execute(
-                "DELETE FROM runs WHERE job_seq = ? AND run = ? AND outcome = 'running' "
-                "AND owner IS ?",
-                (seq, run, owner),
-            ).rowcount
-            if not forgotten:
-                continue
-            # The job's start time goes back to its previous run's (none: NULL).
-            self.conn.execute(
-                "UPDATE jobs SET state = ?, runs = runs - 1, updated_at = ?, started_at = "
-                "(SELECT r.started_at FROM runs r WHERE r.job_seq = ? AND r.run = ?) "
-                "WHERE seq = ? AND runs = ? AND state = 'processing'",
-                (prior_state, now, seq, run - 1, seq, run),
-            )
-
-    def finish_run(
-        self,
-        seq: int,
-        run: int,
-        *,
-        owner: str | None,
-        change: Transition,
-        now: float,
-        exit_code: int | None = None,
-        signal: int | None = None,
-        log_path: str | None = None,
-    ) -> Finished:
-        # The fence: a run still `running` belongs to a job that is `processing` in
-        # that run (claims and rescues change both in one transaction), so guarding
-        # the run row guards the job too; the job's update repeats it to be sure.
-        closed = self.conn.execute(
-            "UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, error = ?, "
-            "counted = ?, log_path = ? "
-            "WHERE job_seq = ? AND run = ? AND outcome = 'running' AND owner IS ?",
-            (
-                now, change.outcome, exit_code, signal, change.error, int(change.counted),
-                log_path, seq, run, owner,
-            ),
-        ).rowcount  # fmt: skip
-        if closed:
-            closed = self.conn.execute(
-                "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?, "
-                "run_at = coalesce(?, run_at), finished_at = ?, exit_code = ?, last_error = ? "
-                "WHERE seq = ? AND runs = ? AND state = 'processing'",
-                (
-                    change.state, int(change.counted), now, change.run_at,
-                    now if change.state in TERMINAL_STATES else None, exit_code, change.error,
-                    seq, run,
-                ),
-            ).rowcount  # fmt: skip
-        if not closed:
-            self._keep_late_result(seq, run, owner, change, exit_code, signal, log_path, now)
-            return Finished(False)
-        if change.state not in TERMINAL_STATES:
-            return Finished(True)
-        job_id = self.conn.execute("SELECT id FROM jobs WHERE seq = ?", (seq,)).fetchone()[0]
-        return Finished(True, self.settle_dependents(seq, job_id, change.state, now))
-
-    def _keep_late_result(
-        self,
-        seq: int,
-        run: int,
-        owner: str | None,
-        change: Transition,
-        exit_code: int | None,
-        signal: int | None,
-        log_path: str | None,
-        now: float,
-    ) -> None:
-        """A result the fence rejected goes into the run's history, not over its outcome."""
-        late = {"owner": owner, "outcome": change.outcome, "at": now}
-        for name, value in (("exit_code", exit_code), ("signal", signal)):
-            if value is not None:
-                late[name] = value
-        if change.error:
-            late["error"] = change.error
-        self.conn.execute(
-            "UPDATE runs SET late_result = ?, log_path = coalesce(log_path, ?) "
-            "WHERE job_seq = ? AND run = ?",
-            (json.dumps(late, sort_keys=True), log_path, seq, run),
-        )
-
-    def running_attempts(self, owner: str) -> list[RunningAttempt]:
-        rows = self.conn.execute(
-            f"{RUNNING_ATTEMPTS} AND (r.owner = ? OR r.owner IS NULL)",
-            (owner,),
-        ).fetchall()
-        return [RunningAttempt(*row) for row in rows]
-
-    # -- daemons ----------------------------------------------------------
-
-    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
-        self.conn.execute(
-            "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
-            (daemon_id, host, pid, now, now),
-        )
-
-    def beat(self, daemon_id: str, now: float) -> bool:
-        return bool(
-            self.conn.execute(
-                "UPDATE daemons SET heartbeat_at = ? WHERE id = ?", (now, daemon_id)
-            ).rowcount
-        )
-
-    def unregister_daemon(self, daemon_id: str) -> None:
-        self.conn.execute("DELETE FROM daemons WHERE id = ?", (daemon_id,))
-
-    def daemons(self) -> list[DaemonRecord]:
-        rows = self.conn.execute(
-            "SELECT id, host, pid, started_at, heartbeat_at FROM daemons ORDER BY id"
-        ).fetchall()
-        return [DaemonRecord(*row) for row in rows]
-
-    def rescue_expired_runs(
-        self, rescuer: str, lease: float, now: float, change: Transition
-    ) -> list[RunningAttempt]:
-        # Owners whose lease ran out, and owners with no registration at all (a
-        # daemon that stopped with writes it could not store).
-        expired = [
-            row[0]
-            for row in self.conn.execute(
-                "SELECT id FROM daemons WHERE heartbeat_at < ? AND id <> ? UNION "
-                "SELECT DISTINCT owner FROM runs WHERE outcome = 'running' AND owner <> ? "
-                "AND owner NOT IN (SELECT id FROM daemons)",
-                (now - lease, rescuer, rescuer),
-            )
-        ]
-        rescued: list[RunningAttempt] = []
-        for owner in expired:
-            runs = self.conn.execute(
-                f"{RUNNING_ATTEMPTS} AND r.owner = ?",
-                (owner,),
-            ).fetchall()
-            for row in runs:
-                attempt = RunningAttempt(*row)
-                ended = self.finish_run(
-                    attempt.seq, attempt.run, owner=owner, change=change, now=now
-                )
-                if ended.applied:
-                    rescued.append(attempt)
-            self.conn.execute("DELETE FROM daemons WHERE id = ?", (owner,))
-        return rescued
-
-    def get_job(self, job_id: str, history: bool = True) -> JobRow | None:
-        row = self.conn.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        if not history:
-            return job_from_row(row)
-        runs = self.conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE job_seq = ? ORDER BY run", (row[0],)
-        ).fetchall()
-        return job_from_row(row, tuple(run_from_row(r) for r in runs))
-
-    def job_log_path(self, job_id: str, run: int | None) -> tuple[int, int, str, str | None]:
-        """(seq, run, state, stored log path) of a job's latest or given run."""
-        row = self.conn.execute(
-            "SELECT seq, runs, state FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
-        if row is None:
-            raise rules.no_job(job_id)
-        seq, runs, state = row
-        run = rules.log_run(job_id, state, runs, run)
-        path = self.conn.execute(
-            "SELECT log_path FROM runs WHERE job_seq = ? AND run = ?", (seq, run)
-        ).fetchone()
-        return seq, run, state, path[0] if path else None
-
-    def list_jobs(
-        self, states: list[str] | None, queue: str | None, limit: int, after: int | None
-    ) -> tuple[list[JobRow], int | None]:
-        where, params = ["seq > ?"], [after or 0]
-        if states:
-            where.append(f"state IN ({', '.join('?' * len(states))})")
-            params.extend(states)
-        if queue:
-            where.append("queue = ?")
-            params.append(queue)
-        rows = self.conn.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-            (*params, limit + 1),
-        ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        # A page must fit in one answer frame whatever the jobs hold (a command may be
-        # 128 KiB): stop early, the cursor says where the next page starts.
-        size = 0
-        for count, row in enumerate(rows):
-            size += PAGE_ROW_OVERHEAD + sum(len(v) for v in row if isinstance(v, str))
-            if size > PAGE_BYTES and count > 0:
-                rows, more = rows[:count], True
-                break
-        return [job_from_row(r) for r in rows], (rows[-1][0] if more else None)
+    # -- counts and the DLQ ----------------------------------------------
 
     def count_by_state(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, n FROM job_counts").fetchall())
-
-    def cancel_waiting_job(self, job_id: str, now: float) -> Canceled:
-        row = self.conn.execute(
-            "UPDATE jobs SET state = 'canceled', updated_at = ?, finished_at = ?, "
-            f"last_error = 'canceled by user' WHERE id = ? AND state IN {WAITING} RETURNING seq",
-            (now, now, job_id),
-        ).fetchall()
-        if not row:
-            self._raise_for_state(job_id, "cancel")
-        canceled = self.settle_dependents(row[0][0], job_id, "canceled", now)
-        return Canceled(self.get_job(job_id, history=False), canceled)
-
-    def _raise_for_state(self, job_id: str, action: str) -> None:
-        row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise rules.no_job(job_id)
-        raise rules.wrong_state(job_id, action, row[0])
-
-    def job_state(self, job_id: str) -> str | None:
-        row = self.conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row[0] if row else None
 
     def retry_dead_jobs(
         self,
@@ -624,45 +350,7 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
             raise rules.dlq_retry_refused(job_id, *row)
         return ids
 
-    # -- identity and retention ------------------------------------------
-
-    def instance_id(self) -> str:
-        return self.conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
-
-    def prune_finished(
-        self, finished_before: float, keep: int, limit: int
-    ) -> tuple[int, list[str]]:
-        seqs = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
-                "AND finished_at < ? ORDER BY finished_at LIMIT ?",
-                (finished_before, limit),
-            )
-        ]
-        if keep and len(seqs) < limit:
-            # Beyond the newest `keep` finished jobs, oldest first.
-            seqs += [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT seq FROM jobs WHERE state IN ('completed', 'canceled') "
-                    "ORDER BY finished_at DESC LIMIT -1 OFFSET ?",
-                    (keep,),
-                )
-                if r[0] not in seqs
-            ][: limit - len(seqs)]
-        return len(seqs), self._delete_jobs(seqs)
-
-    def purge_dead(self, job_id: str | None) -> tuple[list[str], list[str]]:
-        if job_id is None:
-            rows = self.conn.execute("SELECT seq, id FROM jobs WHERE state = 'dead'").fetchall()
-        else:
-            rows = self.conn.execute(
-                "SELECT seq, id FROM jobs WHERE id = ? AND state = 'dead'", (job_id,)
-            ).fetchall()
-            if not rows:
-                self._raise_for_state(job_id, "purge")
-        return [r[1] for r in rows], self._delete_jobs([r[0] for r in rows])
+    # -- deleting --------------------------------------------------------
 
     def _delete_jobs(self, seqs: list[int]) -> list[str]:
         """Delete jobs with their runs and unused environments; return their log paths."""
@@ -699,18 +387,6 @@ class SQLiteStore(ControlMixin, QueueMixin, ScheduleMixin, SQLiteViews, Store):
                     self._env_ids.clear()
                     self._envs.pop(env_id, None)
         return logs
-
-    # -- settings --------------------------------------------------------
-
-    def config_items(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM config").fetchall())
-
-    def set_config(self, key: str, value: str) -> None:
-        self.conn.execute(
-            "INSERT INTO config (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
 
 
 def _split_sql(script: str) -> list[str]:
