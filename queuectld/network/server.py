@@ -24,6 +24,7 @@ from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.config import Config
 from queuectld.network.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
+from queuectld.network.stream import Stream
 from queuectld.network.tcp import token_matches
 
 log = logging.getLogger("queuectld.server")
@@ -175,13 +176,19 @@ class Server:
                 )
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
-            if not await self._answer_all(writer, peer, messages):
+            if not await self._answer_all(writer, peer, messages, reader):
                 return
             if messages:
                 timeout = self.config["client-timeout"]
                 deadline = loop.time() + timeout
 
-    async def _answer_all(self, writer: asyncio.StreamWriter, peer: Peer, messages) -> bool:
+    async def _answer_all(
+        self,
+        writer: asyncio.StreamWriter,
+        peer: Peer,
+        messages,
+        reader: asyncio.StreamReader | None = None,
+    ) -> bool:
         """Answer requests in order; False when the connection must close."""
         for message in messages:
             if not peer.authenticated:
@@ -189,10 +196,43 @@ class Server:
                     return False
                 continue
             response = await self.answer(message)
+            stream = response.get("result")
+            if isinstance(stream, Stream):
+                response["result"] = stream.result
+                await self._send(writer, response, self.config["client-timeout"])
+                await self._stream(reader, writer, response["id"], stream)
+                return False  # a stream ends with its connection
             if not response.get("ok"):
                 _log_refusal(peer, message, response)
             await self._send(writer, response, self.config["client-timeout"])
         return True
+
+    async def _stream(
+        self,
+        reader: asyncio.StreamReader | None,
+        writer: asyncio.StreamWriter,
+        request_id: Any,
+        stream: Stream,
+    ) -> None:
+        """Send the stream's frames until the client hangs up or stops reading."""
+
+        async def send_all() -> None:
+            async for body in stream.frames:
+                await self._send(
+                    writer, {"id": request_id, "stream": body}, self.config["client-timeout"]
+                )
+
+        sender = asyncio.ensure_future(send_all())
+        hangup = asyncio.ensure_future(_until_eof(reader))
+        try:
+            await asyncio.wait({sender, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, hangup):
+                task.cancel()
+            await asyncio.gather(sender, hangup, return_exceptions=True)
+            aclose = getattr(stream.frames, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
         """A TCP client's first request must be `hello` with the right token."""
@@ -286,6 +326,15 @@ async def _read_before(reader: asyncio.StreamReader, deadline: float) -> bytes:
 
 
 _timeout_at = getattr(asyncio, "timeout_at", None)  # Python 3.11+
+
+
+async def _until_eof(reader: asyncio.StreamReader | None) -> None:
+    """Returns when the client closes its side; what it sends is discarded."""
+    if reader is None:
+        await asyncio.Event().wait()
+        return
+    while await reader.read(READ_CHUNK):
+        pass
 
 
 def _close(writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,129 @@
+"""The `watch` op (PROTOCOL.md 8.8): a stream of job changes and counts.
+
+Through a real daemon: the answer, the first snapshot, the changes of a job's
+life in order, the end of the stream when the client hangs up. The backlog's
+coalescing and dropping are checked on the Watcher itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from protocol.errors import ErrorCode, ProtocolError
+from queuectld.engine.events import JobEvents, Watcher
+
+
+def _changes_until(frames, job_id: str, final: str, timeout: float = 15.0) -> list[str]:
+    """The states reported for job_id, read from the stream until `final`."""
+    seen: list[str] = []
+    timer = threading.Timer(timeout, lambda: None)
+    timer.start()
+    try:
+        for frame in frames:
+            if frame["type"] != "jobs":
+                continue
+            seen += [job["state"] for job in frame["jobs"] if job["id"] == job_id]
+            if final in seen:
+                return seen
+    finally:
+        timer.cancel()
+    raise AssertionError(f"the stream ended before {job_id} was {final}: {seen}")
+
+
+def test_watch_answers_then_sends_a_snapshot(daemon):
+    with daemon.client() as client:
+        client.enqueue({"id": "a", "command": "true", "queue": "mail"})
+    watching = daemon.client()
+    frames = watching.watch(interval=0.2)
+    first = next(frames)
+    assert first["type"] == "snapshot"
+    assert first["jobs"]["pending"] == 1
+    assert first["workers"]["target"] == 0
+    [mail] = [queue for queue in first["queues"] if queue["name"] == "mail"]
+    assert mail["jobs"]["pending"] == 1
+    # Snapshots keep coming at the interval while nothing happens.
+    assert next(frames)["type"] == "snapshot"
+    watching.close()
+
+
+def test_watch_reports_a_job_from_enqueue_to_its_end(daemon):
+    watching = daemon.client()
+    frames = watching.watch()
+    assert next(frames)["type"] == "snapshot"
+    with daemon.client() as client:
+        client.enqueue({"id": "j1", "command": "exit 3", "max_retries": 0, "queue": "q"})
+        assert _changes_until(frames, "j1", "pending") == ["pending"]
+        client.scale_workers(1)
+        # Changes within one gathering are sent once, in the latest state.
+        assert _changes_until(frames, "j1", "dead")[-1] == "dead"
+        client.retry("j1")
+        assert _changes_until(frames, "j1", "dead")[-1] == "dead"
+        assert client.get_job("j1")["runs"] == 2
+    watching.close()
+
+
+def test_a_stream_frame_carries_the_watch_request_id_and_the_queue(daemon):
+    watching = daemon.client()
+    watching.watch()
+    with daemon.client() as client:
+        client.enqueue({"id": "x", "command": "true", "queue": "web"})
+    while True:
+        frame = watching._receive()
+        assert "ok" not in frame and "closing" not in frame
+        if frame["stream"]["type"] == "jobs":
+            break
+    assert frame["id"] == 1
+    assert frame["stream"]["jobs"] == [{"id": "x", "state": "pending", "queue": "web"}]
+    assert frame["stream"]["dropped"] == 0
+    watching.close()
+
+
+def test_a_closed_watch_leaves_the_daemon_serving(daemon):
+    for _ in range(3):
+        watching = daemon.client()
+        next(watching.watch())
+        watching.close()
+    with daemon.client() as client:
+        assert client.status()["jobs"]["pending"] == 0
+
+
+def test_watch_refuses_an_interval_out_of_range(daemon):
+    with daemon.client() as client, pytest.raises(ProtocolError) as caught:
+        client.watch(interval=0.01)
+    assert caught.value.code == ErrorCode.BAD_REQUEST
+
+
+def test_a_watcher_coalesces_a_job_and_counts_what_it_drops():
+    async def run() -> None:
+        watcher = Watcher(backlog=2)
+        watcher.add("a", "pending", "q")
+        watcher.add("b", "pending", "q")
+        watcher.add("a", "processing", "q")  # same job: replaced, keeps its place
+        watcher.add("c", "pending", "q")  # over the backlog: dropped
+        assert watcher.ready.is_set()
+        jobs, dropped = watcher.take()
+        assert [(j["id"], j["state"]) for j in jobs] == [("a", "processing"), ("b", "pending")]
+        assert dropped == 1
+        assert not watcher.ready.is_set()
+        assert watcher.take() == ([], 0)
+
+    asyncio.run(run())
+
+
+def test_job_events_reach_watchers_and_still_wake_waiters():
+    async def run() -> None:
+        events = JobEvents()
+        watcher = Watcher()
+        events.watchers.add(watcher)
+        waiter = events.subscribe("j")
+        events.job_changed("j", "processing", "q")
+        assert not waiter.done()
+        events.job_changed("j", "completed", "q")
+        assert waiter.result() == "completed"
+        jobs, _ = watcher.take()
+        assert jobs == [{"id": "j", "state": "completed", "queue": "q"}]
+
+    asyncio.run(run())
