@@ -233,3 +233,16 @@ def test_html_in_job_output_shows_as_text(daemon, web, page):
     assert "<b id=bold>bold</b>" in output.inner_text()
     assert page.locator("#bold").count() == 0 and page.locator("#output img").count() == 0
     assert "<b id=bold>" in page.locator("pre.command").inner_text()
+
+
+def test_running_jobs_appear_on_the_overview_as_they_start(daemon, web, page):
+    page.goto(web().url + "/")
+    page.locator("#live.on").wait_for()
+    with daemon.client() as client:
+        client.enqueue({"id": "long-one", "command": "sleep 30"})
+        client.scale_workers(1)
+    expect(page.locator("#running a", has_text="long-one")).to_be_visible(timeout=5000)
+    expect(page.locator('[data-workers="busy"]')).to_have_text("1")
+    with daemon.client() as client:
+        client.cancel("long-one")
+    expect(page.locator("#running")).to_contain_text("Nothing is running.", timeout=5000)

@@ -43,23 +43,27 @@ class WebProcess:
     """`queuectl web` on a free port, stopped (by pid) when the test ends."""
 
     def __init__(self, daemon, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "queuectl_client.cli.main", "web", "--listen", "127.0.0.1:0",
-             "--interval", "0.2", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=daemon.env(),
-            cwd=str(daemon.home),
-        )  # fmt: skip
+        self.log = daemon.home / "web-test.log"
+        with open(self.log, "ab") as log:
+            self.proc = self._start(daemon, log, args)
         line = self.proc.stdout.readline()
         match = re.search(r"(http://\S+)", line)
         if match is None:
             self.stop()
-            raise AssertionError(
-                f"queuectl web did not print its URL: {line!r} {self.proc.stderr.read()}"
-            )
+            raise AssertionError(f"queuectl web printed no URL: {line!r} {self.log.read_text()}")
         self.url = match.group(1).rstrip("/")
+
+    @staticmethod
+    def _start(daemon, log, args: tuple[str, ...]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "queuectl_client.cli.main", "web", "--listen", "127.0.0.1:0",
+             "--interval", "0.2", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=daemon.env(),
+            cwd=str(daemon.home),
+        )  # fmt: skip
 
     def stop(self, timeout: float = 10) -> int:
         if self.proc.poll() is None:
@@ -69,6 +73,5 @@ class WebProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+        self.proc.stdout.close()
         return self.proc.returncode

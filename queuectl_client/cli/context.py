@@ -32,13 +32,13 @@ class Settings:
             self._client = self.client_factory()()
         return self._client
 
-    def client_factory(self) -> Callable[[], Client]:
+    def client_factory(self, autostart: bool | None = None) -> Callable[[], Client]:
         """Makes new clients to the same daemon, for a command that needs several
-        connections at once (`web`)."""
+        connections at once (`web`); `autostart` overrides the command line's."""
         return lambda: Client(
             home=self.home,
             socket=self.socket,
-            autostart=self.autostart,
+            autostart=self.autostart if autostart is None else autostart,
             on_autostart=_announce_autostart,
             connect=self.connect,
             token_file=self.token_file,

@@ -87,7 +87,10 @@ def web(
             f"refusing to serve on {host}, which is not loopback, without --token-file", EXIT_USAGE
         )
     settings.client().connect()  # a daemon to talk to, started if need be, before serving
-    app = make_app(settings.client_factory(), Guard(token, read_only, loopback), interval)
+    settings.client().close()
+    # Started once, at most: a dashboard must not bring back a daemon someone stopped.
+    clients = settings.client_factory(autostart=False)
+    app = make_app(clients, Guard(token, read_only, loopback), interval)
     asyncio.run(
         serve(app, host, port, lambda url: click.echo(f"queuectl web: serving {url}", err=False))
     )

@@ -27,6 +27,7 @@ function applySnapshot(snap) {
   for (const el of document.querySelectorAll("[data-workers]")) {
     el.textContent = snap.workers[el.dataset.workers];
   }
+  renderRunning(snap.workers.running);
   const table = document.querySelector("#queues tbody");
   if (!table) return;
   for (const queue of snap.queues) {
@@ -39,6 +40,36 @@ function applySnapshot(snap) {
       cell.textContent = queue.jobs[cell.dataset.count];
     }
   }
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function renderRunning(running) {
+  const tbody = document.querySelector("#running tbody");
+  if (!tbody) return;
+  const rows = running.map((r) => {
+    const tr = document.createElement("tr");
+    const first = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = "/job/" + encodeURIComponent(r.job);
+    link.textContent = r.job;
+    first.appendChild(link);
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(r.started_at)) / 1000));
+    tr.append(first, cell(r.worker), cell(seconds + "s ago"));
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = cell("Nothing is running.");
+    td.colSpan = 3;
+    tr.appendChild(td);
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
 }
 
 let reloadTimer = null;
