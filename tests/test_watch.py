@@ -8,7 +8,14 @@ coalescing and dropping are checked on the Watcher itself.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -127,3 +134,30 @@ def test_job_events_reach_watchers_and_still_wake_waiters():
         assert jobs == [{"id": "j", "state": "completed", "queue": "q"}]
 
     asyncio.run(run())
+
+
+def test_the_events_command_prints_each_change(daemon):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "queuectl_client.cli.main", "events", "--queue", "ev"],
+        stdout=subprocess.PIPE, text=True, env=daemon.env(),
+    )  # fmt: skip
+    try:
+        with daemon.client() as client:
+            # The command subscribes once it has started: enqueue until it says so.
+            deadline = time.monotonic() + 15
+            n = 0
+            while not select.select([proc.stdout], [], [], 0.2)[0]:
+                assert time.monotonic() < deadline, "queuectl events printed nothing"
+                n += 1
+                client.enqueue({"id": f"early{n}", "command": "true", "queue": "ev"})
+            assert re.fullmatch(r"early\d+ pending ev", proc.stdout.readline().strip())
+            client.enqueue({"id": "other", "command": "true", "queue": "elsewhere"})
+            client.enqueue({"id": "ev1", "command": "true", "queue": "ev"})
+            line = proc.stdout.readline().strip()
+            while line.startswith("early"):
+                line = proc.stdout.readline().strip()
+            assert line == "ev1 pending ev"
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(10)
+        proc.stdout.close()
