@@ -12,12 +12,14 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+from conftest import wait_for
 
 from protocol.errors import ErrorCode, ProtocolError
 from queuectld.engine.events import JobEvents, Watcher
@@ -161,3 +163,40 @@ def test_the_events_command_prints_each_change(daemon):
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(10)
         proc.stdout.close()
+
+
+def test_a_watcher_that_never_reads_holds_up_nothing_and_is_let_go(daemon):
+    from rawwire import connect, frame
+
+    with daemon.client() as client:
+        client.config_set("client-timeout", 1)
+    stuck = connect(daemon.socket)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.sendall(frame({"id": 1, "op": "watch", "args": {"interval": 0.2}}))
+    started = time.monotonic()
+    with daemon.client() as client:
+        # Thousands of changes, in frames far larger than the socket's buffers.
+        for batch in range(30):
+            client.enqueue(*({"command": f"echo {batch}"} for _ in range(1000)))
+            calls = time.monotonic()
+            assert client.status()["jobs"]["pending"] == (batch + 1) * 1000
+            assert time.monotonic() - calls < 1.0, "a stuck watcher slowed the daemon"
+            time.sleep(0.06)
+        # Past client-timeout without reading, the stuck watcher was disconnected...
+        wait_for(lambda: time.monotonic() - started > 2.5)
+        watching = daemon.client()
+        assert next(watching.watch())["type"] == "snapshot"  # ...and watching still works
+        watching.close()
+    # It gets what fit in the buffers, then the end of the connection; a watcher
+    # still connected would keep receiving snapshots instead.
+    stuck.settimeout(10)
+    received, ended = 0, False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        chunk = stuck.recv(1 << 20)
+        if not chunk:
+            ended = True
+            break
+        received += len(chunk)
+    stuck.close()
+    assert received and ended
