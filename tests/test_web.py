@@ -340,3 +340,16 @@ def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     verify([str(tmp_path / "queuectl-web.service")], user=False, runtime_dir=runtime)
+
+
+def test_a_waiting_job_says_why_it_has_not_started(daemon):
+    with daemon.client() as client:
+        client.queue_pause("held")
+        client.enqueue({"id": "w1", "command": "true", "queue": "held"})
+
+    async def check(c):
+        text = await (await c.get("/job/w1")).text()
+        assert "Why it has not started" in text
+        assert "queue held is paused" in text and "there are no workers" in text
+
+    run_app(daemon.home, check)

@@ -246,3 +246,19 @@ def test_running_jobs_appear_on_the_overview_as_they_start(daemon, web, page):
     with daemon.client() as client:
         client.cancel("long-one")
     expect(page.locator("#running")).to_contain_text("Nothing is running.", timeout=5000)
+
+
+def test_the_output_of_a_running_job_is_followed_live(daemon, web, page):
+    with daemon.client() as client:
+        client.enqueue(
+            {"id": "ticker", "command": "for i in 1 2 3 4; do echo tick $i; sleep 0.5; done"}
+        )
+        client.scale_workers(1)
+        wait_for(lambda: client.get_job("ticker")["state"] == "processing", what="ticker to start")
+    page.goto(web().url + "/job/ticker")
+    page.evaluate("window.stillTheSamePage = true")
+    expect(page.locator("#output")).to_contain_text("tick 3", timeout=5000)
+    assert page.evaluate("window.stillTheSamePage") is True
+    # Once it ends, the page shows its final state and every line.
+    expect(page.locator("#job-state")).to_have_text("completed", timeout=5000)
+    expect(page.locator("#output")).to_contain_text("tick 4")
