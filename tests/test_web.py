@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 
-from conftest import wait_for
 from web_tools import SAME_ORIGIN, WebProcess, run_app
 
 from queuectl_client.web.render import looks_secret
@@ -274,7 +273,6 @@ def test_events_carry_a_snapshot_then_job_changes(daemon):
     async def check(c):
         response = await c.get("/events")
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        frames = []
 
         async def next_frame() -> dict:
             while True:
@@ -282,17 +280,13 @@ def test_events_carry_a_snapshot_then_job_changes(daemon):
                 if line.startswith("data: "):
                     return json.loads(line[6:])
 
-        wait_for(lambda: True)
         frame = await next_frame()
-        while frame["type"] == "down":
+        while frame["type"] != "snapshot":  # "down" until the stream is up
             frame = await next_frame()
         with daemon.client() as client:
             client.enqueue({"id": "live1", "command": "true"})
-        while True:
+        while frame["type"] != "jobs":
             frame = await next_frame()
-            frames.append(frame)
-            if frame["type"] == "jobs":
-                break
         assert frame["jobs"][0]["id"] == "live1"
         response.close()
 
