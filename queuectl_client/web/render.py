@@ -50,7 +50,14 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def local_epoch(moment: float) -> str:
+    return time.strftime("%H:%M", time.localtime(moment))
+
+
 ENV.filters.update(
+    local_epoch=local_epoch,
     ago=ago,
     local=local_time,
     between=between,

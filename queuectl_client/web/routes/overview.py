@@ -29,8 +29,16 @@ async def snapshot(request: web.Request) -> dict:
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     current = await snapshot(request)
+    history = request.app["live"].history
     return page(
-        request, "overview.html", title="Overview", done=request.query.get("done"), **current
+        request,
+        "overview.html",
+        title="Overview",
+        done=request.query.get("done"),
+        bars=history.bars(),
+        seen=history.totals(),
+        seen_since=history.since,
+        **current,
     )
 
 
