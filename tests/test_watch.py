@@ -200,3 +200,28 @@ def test_a_watcher_that_never_reads_holds_up_nothing_and_is_let_go(daemon):
         received += len(chunk)
     stuck.close()
     assert received and ended
+
+
+def test_a_watch_followed_by_a_bad_frame_is_answered_then_closed(daemon):
+    from rawwire import connect, frame, raw_frame, read_responses
+
+    sock = connect(daemon.socket)
+    sock.sendall(frame({"id": 1, "op": "watch", "args": {}}) + raw_frame(b"\xc1"))
+    responses, closed = read_responses(sock, timeout=5)
+    sock.close()
+    assert closed
+    assert responses[0]["ok"] and responses[0]["result"]["watching"]
+    assert not any("stream" in r for r in responses)
+    # No watcher was left behind: the limit of 64 is still free to use.
+    watchers = [daemon.client() for _ in range(64)]
+    streams = []  # kept: a stream dropped by the client closes its connection
+    try:
+        for client in watchers:
+            streams.append(client.watch())
+            next(streams[-1])
+        with daemon.client() as one_more, pytest.raises(ProtocolError) as refused:
+            one_more.watch()
+        assert refused.value.code == ErrorCode.UNAVAILABLE
+    finally:
+        for client in watchers:
+            client.close()

@@ -200,7 +200,9 @@ class Server:
             if isinstance(stream, Stream):
                 response["result"] = stream.result
                 await self._send(writer, response, self.config["client-timeout"])
-                await self._stream(reader, writer, response["id"], stream)
+                if reader is not None:  # None: a bad frame follows, the connection ends now
+                    await self._stream(reader, writer, response["id"], stream)
+                await _close_frames(stream)
                 return False  # a stream ends with its connection
             if not response.get("ok"):
                 _log_refusal(peer, message, response)
@@ -209,7 +211,7 @@ class Server:
 
     async def _stream(
         self,
-        reader: asyncio.StreamReader | None,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         request_id: Any,
         stream: Stream,
@@ -230,9 +232,6 @@ class Server:
             for task in (sender, hangup):
                 task.cancel()
             await asyncio.gather(sender, hangup, return_exceptions=True)
-            aclose = getattr(stream.frames, "aclose", None)
-            if aclose is not None:
-                await aclose()
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
         """A TCP client's first request must be `hello` with the right token."""
@@ -328,13 +327,17 @@ async def _read_before(reader: asyncio.StreamReader, deadline: float) -> bytes:
 _timeout_at = getattr(asyncio, "timeout_at", None)  # Python 3.11+
 
 
-async def _until_eof(reader: asyncio.StreamReader | None) -> None:
+async def _until_eof(reader: asyncio.StreamReader) -> None:
     """Returns when the client closes its side; what it sends is discarded."""
-    if reader is None:
-        await asyncio.Event().wait()
-        return
     while await reader.read(READ_CHUNK):
         pass
+
+
+async def _close_frames(stream: Stream) -> None:
+    """Whatever the stream registered (a watcher) is unregistered, streamed or not."""
+    aclose = getattr(stream.frames, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _close(writer: asyncio.StreamWriter) -> None:
