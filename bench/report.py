@@ -34,6 +34,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.3f} s"
     if unit == "us":
         return f"{value:,.0f} us"
+    if unit == "%":
+        return f"{value:.1f}%"
     if unit == "CPU-s/min":
         return f"{value:.3f} CPU-s/min"
     return f"{value:g} {unit}".strip()

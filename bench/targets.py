@@ -49,6 +49,9 @@ def fixed_targets(cores: int) -> list[Target]:
         Target("idle: < 0.2 CPU-s per minute", "idle.cpu", lt, 0.2, "CPU-s/min"),
         Target("idle: daemon RSS < 40 MB", "idle.rss", lt, 40, "MB"),
         Target("CLI: `queuectl status` < 150 ms wall", "cli.status", lt, 150, "ms"),
+        Target("dashboard: Jobs page at scale < 100 ms", "web.jobs", lt, 100, "ms"),
+        Target("dashboard: Job page at scale < 100 ms", "web.job", lt, 100, "ms"),
+        Target("dashboard: 10 open add < 5% of a core to the daemon", "web.cpu", lt, 5, "%"),
     ]
 
 

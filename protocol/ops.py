@@ -121,6 +121,7 @@ MONITORING = {
         "states": Field("str_list"),
         "limit": Field("int", minimum=1),
     },
+    "watch": {"interval": Field("number", minimum=0.2, maximum=60)},
 }
 
 # Section name (the handler and CLI module) -> op name -> argument fields.

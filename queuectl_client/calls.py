@@ -19,6 +19,9 @@ class OpCalls:
     def call(self, op: str, **args: Any) -> Any:
         raise NotImplementedError
 
+    def _stream(self) -> Iterator[dict]:
+        raise NotImplementedError
+
     # -- the session -----------------------------------------------------------
 
     def hello(self) -> dict:
@@ -262,3 +265,14 @@ class OpCalls:
         self, prefix: str = "", states: list[str] | None = None, limit: int | None = None
     ) -> list[str]:
         return self.call("complete_ids", prefix=prefix, states=states, limit=limit)["ids"]
+
+    def watch(self, interval: float | None = None) -> Iterator[dict]:
+        """Subscribe to job changes and counts (PROTOCOL.md 8.8 `watch`).
+
+        Returns an iterator of the stream's frames, `{"type": "snapshot", ...}` or
+        `{"type": "jobs", ...}`, that ends when the connection does. The connection
+        then belongs to the stream: use another client for other requests, and
+        close this one to stop watching.
+        """
+        self.call("watch", interval=interval)
+        return self._stream()

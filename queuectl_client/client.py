@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from protocol.errors import ProtocolError
@@ -66,6 +67,7 @@ class Client(OpCalls):
         self.on_autostart = on_autostart
         self._sock: Any = None
         self._decoder = FrameDecoder(MAX_FRAME_BYTES)
+        self._pending: list[dict] = []
         self._next_id = 1
 
     # -- connection --------------------------------------------------------
@@ -157,9 +159,16 @@ class Client(OpCalls):
             raise
 
     def close(self) -> None:
+        self._pending = []
         if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+            sock, self._sock = self._sock, None
+            # shutdown() first: it wakes a thread blocked in recv() on this socket
+            # (a `watch` read from another thread), which close() alone does not.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
     def __enter__(self) -> Client:
         return self.connect()
@@ -220,17 +229,35 @@ class Client(OpCalls):
             self.close()
             self._decoder = FrameDecoder(MAX_FRAME_BYTES)
 
+    def _stream(self) -> Iterator[dict]:
+        """The frames of a stream opened by the last request, until it ends."""
+        try:
+            while True:
+                try:
+                    frame = self._receive()
+                except (OSError, FrameError) as exc:
+                    if self._sock is None:
+                        return  # closed by this client: the end it asked for
+                    raise DaemonUnreachable(f"lost the connection to the daemon: {exc}") from None
+                if "stream" in frame:
+                    yield frame["stream"]
+                elif frame.get("ok") is False:
+                    raise ProtocolError.from_wire(frame.get("error") or {})
+        finally:
+            self.close()
+
     def _receive(self) -> dict:
+        # Answers come one per request; only a stream (`watch`) sends frames
+        # unasked, and several may arrive in one read: those wait their turn here.
+        if self._pending:
+            return self._pending.pop(0)
         while True:
-            messages = self._decoder.feed(b"")
-            if messages:
-                return messages[0]
             data = self._sock.recv(256 * 1024)
             if not data:
                 raise ConnectionError("the daemon closed the connection")
             messages = self._decoder.feed(data)
             if messages:
-                # Requests are answered in order, one at a time: one frame per call.
+                self._pending = messages[1:]
                 return messages[0]
 
 

@@ -37,6 +37,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("idle", "7 idle cost", _lazy("idle")),
     Scenario("cli", "8 CLI latency", _lazy("cli_latency")),
     Scenario("peers", "9 peers", _lazy("peers")),
+    Scenario("dashboard", "10 dashboard", _lazy("dashboard")),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,16 +29,21 @@ class Settings:
 
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(
-                home=self.home,
-                socket=self.socket,
-                autostart=self.autostart,
-                on_autostart=_announce_autostart,
-                connect=self.connect,
-                token_file=self.token_file,
-                tls_ca=self.tls_ca,
-            )
+            self._client = self.client_factory()()
         return self._client
+
+    def client_factory(self, autostart: bool | None = None) -> Callable[[], Client]:
+        """Makes new clients to the same daemon, for a command that needs several
+        connections at once (`web`); `autostart` overrides the command line's."""
+        return lambda: Client(
+            home=self.home,
+            socket=self.socket,
+            autostart=self.autostart if autostart is None else autostart,
+            on_autostart=_announce_autostart,
+            connect=self.connect,
+            token_file=self.token_file,
+            tls_ca=self.tls_ca,
+        )
 
 
 def _announce_autostart(pid: int, home: Any) -> None:

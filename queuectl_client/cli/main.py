@@ -22,6 +22,7 @@ from queuectl_client.cli import (
     session,
     settings,
     top,
+    web,
 )
 from queuectl_client.cli.context import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Settings
 from queuectl_client.client import BadArgument, DaemonUnreachable
@@ -83,8 +84,8 @@ def cli(
     )
 
 
-# One module per section of PROTOCOL.md 8 (tests/test_ops.py), then the live view
-# and shell completion, which only read.
+# One module per section of PROTOCOL.md 8 (tests/test_ops.py), then the live view,
+# the dashboard and shell completion.
 for module in (
     session,
     jobs,
@@ -95,6 +96,7 @@ for module in (
     settings,
     monitoring,
     top,
+    web,
     completion,
 ):
     module.register(cli)

@@ -1,6 +1,9 @@
-"""`queuectl stats`: throughput, success rate and timing, per queue."""
+"""`queuectl stats`: throughput, success rate and timing, per queue; `queuectl
+events`: job state changes as they happen, from the `watch` stream."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -11,6 +14,7 @@ from queuectl_client.cli.format import duration, table
 
 def register(cli: click.Group) -> None:
     cli.add_command(stats)
+    cli.add_command(events)
 
 
 @click.command()
@@ -49,6 +53,43 @@ def stats(settings: Settings, queue: str | None, as_json: bool) -> None:
     click.echo(table(headers, rows, stretch=0))
     if result["sampled"] >= result["sample_limit"]:
         click.echo(f"(percentiles from the latest {result['sample_limit']} attempts)")
+
+
+@click.command()
+@click.option("--queue", help="Only changes of jobs in this queue.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Every frame of the stream, snapshots too, as JSON lines.",
+)
+@pass_settings
+def events(settings: Settings, queue: str | None, as_json: bool) -> None:
+    """Print job state changes as they happen, one line each, until Ctrl-C.
+
+    Each line is `ID STATE QUEUE`. The daemon pushes them (PROTOCOL.md `watch`);
+    a line `dropped N` says the reader fell behind and N changes were lost.
+
+    \b
+    Examples:
+      queuectl events
+      queuectl events --queue builds | grep ' dead '
+    """
+    client = settings.client()
+    try:
+        for frame in client.watch():
+            if as_json:
+                click.echo(json.dumps(frame, separators=(",", ":")))
+                continue
+            if frame["type"] != "jobs":
+                continue
+            for job in frame["jobs"]:
+                if queue is None or job["queue"] == queue:
+                    click.echo(f"{job['id']} {job['state']} {job['queue'] or '-'}")
+            if frame["dropped"]:
+                click.echo(f"dropped {frame['dropped']}")
+    finally:
+        client.close()
 
 
 def _window_summary(figures: dict, window: str) -> str:

@@ -318,6 +318,7 @@ class Dispatcher:
             message["env"] = job.environ
             worker.environ = job.environ
         self.supervisor.send(worker, message)
+        self.events.job_changed(job.id, "processing", job.queue)
         waited = run.started - job.due_at if job.due_at is not None else 0.0
         log.info(
             "job %s started on worker %d (attempt %d of %d, queue %s, waited %.3f s)",
@@ -466,7 +467,7 @@ class Dispatcher:
                 extra={"event": "late_result", "job": job.id, "run": job.run},
             )
             return
-        self.events.job_changed(job.id, state)
+        self.events.job_changed(job.id, state, job.queue)
         # Dependents canceled because this job ended dead or canceled.
         for dependent in finished.canceled:
             self.events.job_changed(dependent, "canceled")

@@ -24,6 +24,7 @@ from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
 from protocol.messages import error_response, ok_response, parse_request
 from queuectld.config import Config
 from queuectld.network.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
+from queuectld.network.stream import Stream
 from queuectld.network.tcp import token_matches
 
 log = logging.getLogger("queuectld.server")
@@ -175,13 +176,19 @@ class Server:
                 )
                 await self._send_error(writer, code, f"{exc}; closing the connection")
                 return
-            if not await self._answer_all(writer, peer, messages):
+            if not await self._answer_all(writer, peer, messages, reader):
                 return
             if messages:
                 timeout = self.config["client-timeout"]
                 deadline = loop.time() + timeout
 
-    async def _answer_all(self, writer: asyncio.StreamWriter, peer: Peer, messages) -> bool:
+    async def _answer_all(
+        self,
+        writer: asyncio.StreamWriter,
+        peer: Peer,
+        messages,
+        reader: asyncio.StreamReader | None = None,
+    ) -> bool:
         """Answer requests in order; False when the connection must close."""
         for message in messages:
             if not peer.authenticated:
@@ -189,10 +196,42 @@ class Server:
                     return False
                 continue
             response = await self.answer(message)
+            stream = response.get("result")
+            if isinstance(stream, Stream):
+                response["result"] = stream.result
+                await self._send(writer, response, self.config["client-timeout"])
+                if reader is not None:  # None: a bad frame follows, the connection ends now
+                    await self._stream(reader, writer, response["id"], stream)
+                await _close_frames(stream)
+                return False  # a stream ends with its connection
             if not response.get("ok"):
                 _log_refusal(peer, message, response)
             await self._send(writer, response, self.config["client-timeout"])
         return True
+
+    async def _stream(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request_id: Any,
+        stream: Stream,
+    ) -> None:
+        """Send the stream's frames until the client hangs up or stops reading."""
+
+        async def send_all() -> None:
+            async for body in stream.frames:
+                await self._send(
+                    writer, {"id": request_id, "stream": body}, self.config["client-timeout"]
+                )
+
+        sender = asyncio.ensure_future(send_all())
+        hangup = asyncio.ensure_future(_until_eof(reader))
+        try:
+            await asyncio.wait({sender, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, hangup):
+                task.cancel()
+            await asyncio.gather(sender, hangup, return_exceptions=True)
 
     async def _authenticate(self, writer: asyncio.StreamWriter, peer: Peer, message: dict) -> bool:
         """A TCP client's first request must be `hello` with the right token."""
@@ -286,6 +325,19 @@ async def _read_before(reader: asyncio.StreamReader, deadline: float) -> bytes:
 
 
 _timeout_at = getattr(asyncio, "timeout_at", None)  # Python 3.11+
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client closes its side; what it sends is discarded."""
+    while await reader.read(READ_CHUNK):
+        pass
+
+
+async def _close_frames(stream: Stream) -> None:
+    """Whatever the stream registered (a watcher) is unregistered, streamed or not."""
+    aclose = getattr(stream.frames, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _close(writer: asyncio.StreamWriter) -> None:

@@ -37,6 +37,8 @@ async def dlq_retry(ctx: HandlerContext, args: dict) -> dict:
     ids = await ctx.runner.call(
         Store.retry_dead_jobs, job_id, time.time(), args.get("queue"), since
     )
+    for retried in ids:
+        ctx.events.job_changed(retried, "pending", args.get("queue"))
     ctx.dispatcher.kick()
     ctx.telemetry.changed()
     log.info(

@@ -72,7 +72,22 @@ async def enqueue(ctx: HandlerContext, args: dict) -> dict:
     ]
     for job in jobs:
         job.run_uid, job.run_gid = run_uid, run_gid
-    inserting = ctx.runner.call(Store.insert_jobs, jobs, now, on_duplicate)
+    inserting = asyncio.get_running_loop().create_future()
+
+    def inserted(added: Any, error: BaseException | None) -> None:
+        # A callback, not a task resuming later: watchers hear `pending` before the
+        # claim that shares this batch reports the same jobs `processing`.
+        if error is not None:
+            inserting.set_exception(error)
+            return
+        if ctx.events.watchers:
+            existing = set(added.existing)
+            for job, job_id in zip(jobs, added.ids, strict=True):
+                if job_id not in existing:
+                    ctx.events.job_changed(job_id, "pending", job.queue)
+        inserting.set_result(added)
+
+    ctx.runner.submit(Store.insert_jobs, (jobs, now, on_duplicate), {}, inserted)
     # Queued right behind the insert, the claim for idle workers shares its batch
     # and commit: the job is on its way to a worker as the client gets its answer.
     ctx.dispatcher.kick()
@@ -190,7 +205,7 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
         job_id=job_id,
         kick=False,
     )
-    ctx.events.job_changed(job_id, "canceled")
+    ctx.events.job_changed(job_id, "canceled", canceled.job.queue)
     for dependent in canceled.dependents:
         ctx.events.job_changed(dependent, "canceled")
     ctx.telemetry.changed()
@@ -284,6 +299,7 @@ def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:
 
 async def retry(ctx: HandlerContext, args: dict) -> dict:
     job = await ctx.runner.call(Store.retry_job, args["id"], time.time())
+    ctx.events.job_changed(job.id, job.state, job.queue)
     ctx.dispatcher.kick()
     return job_record(job)
 
