@@ -106,6 +106,7 @@ SCHEDULES = {
     "schedule_remove": _NAME,
     "schedule_pause": _NAME,
     "schedule_resume": _NAME,
+    "schedule_run": _NAME,
 }
 
 SETTINGS = {

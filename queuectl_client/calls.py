@@ -241,6 +241,10 @@ class OpCalls:
     def schedule_resume(self, name: str) -> dict:
         return self.call("schedule_resume", name=name)
 
+    def schedule_run(self, name: str) -> dict:
+        """Enqueue one job of the schedule now: {"name", "id", "existing"}."""
+        return self.call("schedule_run", name=name)
+
     # -- settings --------------------------------------------------------------
 
     def config_get(self, key: str) -> Any:

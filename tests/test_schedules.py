@@ -206,3 +206,30 @@ def test_daylight_saving_changes_neither_skip_nor_repeat_a_daily_firing():
         "10-27 00:30",
         "10-28 01:30",
     ]
+
+
+def test_run_now_enqueues_one_job_and_leaves_the_timetable(daemon):
+    with daemon.client() as client:
+        client.schedule_add("nightly", "0 3 * * *", {"command": "echo ran"})
+        client.schedule_pause("nightly")
+        [before] = client.schedule_list()
+    result = daemon.cli("schedule", "run", "nightly")
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert job_id.startswith("nightly@") and job_id.endswith("Z-now")
+    with daemon.client() as client:
+        job = client.get_job(job_id)
+        assert (job["command"], job["state"]) == ("echo ran", "pending")
+        [after] = client.schedule_list()
+        assert after["last_job"] == job_id
+        assert (after["paused"], after["fired_through"]) == (True, before["fired_through"])
+        # A template whose unique key a live job holds adds nothing.
+        client.schedule_add("once", "0 3 * * *", {"command": "true", "unique_key": "k"})
+        first = client.schedule_run("once")
+        again = client.schedule_run("once")
+        assert (again["id"], again["existing"], first["existing"]) == (first["id"], True, False)
+    missing = daemon.cli("schedule", "run", "nope")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        1,
+        "queuectl: not_found: no schedule 'nope'",
+    )

@@ -190,6 +190,8 @@ def test_queue_schedule_and_fleet_actions(daemon):
         )
         await c.post("/queues/mail/resume", headers=SAME_ORIGIN)
         await c.post("/schedules/tick/pause", headers=SAME_ORIGIN)
+        ran = await c.post("/schedules/tick/run", headers=SAME_ORIGIN, allow_redirects=False)
+        assert ran.status == 303
         response = await c.post(
             "/fleet/scale", headers=SAME_ORIGIN, data={"count": "2"}, allow_redirects=False
         )
@@ -197,7 +199,9 @@ def test_queue_schedule_and_fleet_actions(daemon):
         with daemon.client() as client:
             [mail] = [q for q in client.queue_list() if q["name"] == "mail"]
             assert (mail["paused"], mail["concurrency"], mail["priority"]) == (False, 3, 2)
-            assert client.schedule_list()[0]["paused"]
+            [tick] = client.schedule_list()
+            assert tick["paused"] and tick["last_job"].startswith("tick@")  # run while paused
+            assert client.get_job(tick["last_job"])["command"] == "true"
             assert client.status()["workers"]["target"] == 2
 
     run_app(daemon.home, check)

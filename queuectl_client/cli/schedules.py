@@ -162,3 +162,28 @@ def schedule_resume(settings: Settings, name: str) -> None:
     """
     result = settings.client().schedule_resume(name)
     click.echo(f"schedule {name}: next at {local_time(result['next_fire'])}")
+
+
+@schedule.command("run")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def schedule_run(settings: Settings, name: str, as_json: bool) -> None:
+    """Enqueue one job of NAME now, paused or not; its timetable stays as it was.
+
+    Prints the job's id (NAME@TIME-now). When a live job holds the template's
+    unique key, nothing is added and that job's id is printed instead.
+
+    \b
+    Example:
+      queuectl schedule run report && queuectl logs -f "$(queuectl schedule run report)"
+    """
+    result = settings.client().schedule_run(name)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(result["id"])
+    if result["existing"]:
+        click.echo(
+            f"queuectl: note: job {result['id']} holds the unique key; nothing added", err=True
+        )

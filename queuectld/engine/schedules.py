@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from queuectld.engine.jobspec import new_job
-from queuectld.store import NewJob, Store
+from queuectld.store import NewJob, Store, rules
 from queuectld.store.base import Schedule
 from queuectld.store.runner import StoreRunner
 
@@ -199,6 +199,27 @@ def fire_due(
             },
         )
     return fired, store.next_schedule_fire()
+
+
+def fire_now(store: Store, name: str, now: float, defaults: dict) -> tuple[str, bool]:
+    """Enqueue one job of a schedule now, out of its timetable (a paused one too).
+
+    Returns (job id, existed): the id is the firing's of this second with `-now`
+    added, so a run now is told apart from a timed firing and never takes its id;
+    existed is True when a live job already holds the template's unique key (its
+    id is returned, nothing is added). The timed firings are left as they were.
+    """
+    found = store.get_schedules(name)
+    if not found:
+        raise rules.no_schedule(name)
+    [schedule] = found
+    job = _job_from_template(schedule, firing_id(name, now) + "-now", now, defaults)
+    result = store.insert_jobs([job], now, "ignore")
+    [job_id] = result.ids
+    if result.existing:
+        return job_id, True
+    store.update_schedule(name, {"last_job": job_id})
+    return job_id, False
 
 
 def _count_skipped(schedule: Schedule, now: float, firing: int) -> int:

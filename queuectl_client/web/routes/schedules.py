@@ -1,4 +1,4 @@
-"""Schedules: next fire, last job; pause and resume."""
+"""Schedules: next fire, last job; pause, resume and run now."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ async def act(request: web.Request) -> web.Response:
     name, action = request.match_info["name"], request.match_info["action"]
     await link(request).call(f"schedule_{action}", name=name)
     raise done("/schedules", f"schedule {name} {action}d")
+
+
+@routes.post("/schedules/{name}/run")
+async def run_now(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    result = await link(request).call("schedule_run", name=name)
+    what = "holds the unique key" if result["existing"] else "enqueued"
+    raise done("/schedules", f"schedule {name}: job {result['id']} {what}")

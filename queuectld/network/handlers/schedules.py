@@ -4,6 +4,7 @@ schedule_pause, schedule_resume."""
 from __future__ import annotations
 
 import os
+import time
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import validate_job_spec
@@ -16,6 +17,7 @@ from queuectld.engine.schedules import (
     check_cron,
     check_name,
     check_tz,
+    fire_now,
     next_fire,
 )
 from queuectld.network.handlers.context import HandlerContext
@@ -126,6 +128,18 @@ async def schedule_resume(ctx: HandlerContext, args: dict) -> dict:
     return await _one(ctx, args["name"])
 
 
+async def schedule_run(ctx: HandlerContext, args: dict) -> dict:
+    # The defaults a timed firing uses (see Scheduler); the job is due now, on the
+    # dispatcher's clock, whatever clock the schedules run on.
+    job_id, existed = await ctx.runner.call(
+        fire_now, args["name"], time.time(), dict(ctx.config.values)
+    )
+    if not existed:
+        ctx.dispatcher.kick()
+        ctx.telemetry.changed()
+    return {"name": args["name"], "id": job_id, "existing": existed}
+
+
 async def _one(ctx: HandlerContext, name: str) -> dict:
     [schedule] = await ctx.runner.call(Store.get_schedules, name)
     return _record(schedule)
@@ -153,4 +167,5 @@ HANDLERS = {
     "schedule_remove": schedule_remove,
     "schedule_pause": schedule_pause,
     "schedule_resume": schedule_resume,
+    "schedule_run": schedule_run,
 }
