@@ -207,6 +207,21 @@ def test_queue_schedule_and_fleet_actions(daemon):
     run_app(daemon.home, check)
 
 
+def test_the_job_page_shows_the_spec_with_secret_looking_values_hidden(daemon, workdir):
+    with daemon.client() as client:
+        env = {"API_TOKEN": "tok-value-1234", "MODE": "fast-mode"}
+        client.enqueue({"id": "envjob", "command": "true", "env": env}, cwd=str(workdir))
+
+    async def check(c):
+        text = await (await c.get("/job/envjob")).text()
+        assert str(workdir) in text and "fast-mode" in text and "API_TOKEN" in text
+        assert "tok-value-1234" not in text
+        shown = await (await c.get("/job/envjob?secrets=show")).text()
+        assert "tok-value-1234" in shown
+
+    run_app(daemon.home, check)
+
+
 def test_state_changes_need_a_same_origin_request(daemon):
     _dead_job(daemon)
 

@@ -31,6 +31,8 @@ def job_record(job: JobRow) -> dict:
         "dependencies_left": job.dependencies_left,
     }
     if job.history is not None:
+        record["cwd"] = job.cwd
+        record["env"] = job.env
         record["history"] = [run_record(run) for run in job.history]
     return record
 

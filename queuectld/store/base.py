@@ -156,6 +156,9 @@ class JobRow:
     after: tuple[str, ...]
     dependencies_left: int
     history: tuple[RunRow, ...] | None = None  # only when asked for
+    # Where and with which variables of its own it runs: read with the history.
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

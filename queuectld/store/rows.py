@@ -50,10 +50,17 @@ def insert_job_sql(mark: str) -> str:
     return f"INSERT INTO jobs ({INSERT_JOB_COLUMNS}) VALUES ({', '.join([mark] * count)})"
 
 
-def job_from_row(row: tuple, history: tuple[RunRow, ...] | None = None) -> JobRow:
-    """A JobRow from the JOB_COLUMNS of one row."""
+def job_from_row(
+    row: tuple,
+    history: tuple[RunRow, ...] | None = None,
+    cwd: str | None = None,
+    env_blob: bytes | None = None,
+) -> JobRow:
+    """A JobRow from the JOB_COLUMNS of one row (and, for the whole job, its history,
+    directory and own variables)."""
     *columns, after, blocked = row
-    return JobRow(*columns, tuple(json.loads(after)) if after else (), blocked, history)
+    env = None if history is None else (unpack_environment(env_blob) if env_blob else {})
+    return JobRow(*columns, tuple(json.loads(after)) if after else (), blocked, history, cwd, env)
 
 
 def run_from_row(row: tuple) -> RunRow:

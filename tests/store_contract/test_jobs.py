@@ -164,6 +164,15 @@ def test_purge_keeps_the_environment_of_jobs_that_remain(store):
     assert (claimed.id, claimed.environ, claimed.cwd) == ("stays", {"PATH": "/bin"}, "/")
 
 
+def test_a_whole_job_says_where_and_with_which_variables_of_its_own_it_runs(store):
+    add(store, [job(job_id="e", cwd="/tmp", env={"TOKEN": "x", "MODE": "fast"}), job(job_id="p")])
+    whole = store.get_job("e")
+    assert (whole.cwd, whole.env) == ("/tmp", {"TOKEN": "x", "MODE": "fast"})
+    assert (store.get_job("p").cwd, store.get_job("p").env) == ("/", {})
+    brief = store.get_job("e", False)  # the short form, as pages of list_jobs
+    assert (brief.cwd, brief.env) == (None, None)
+
+
 def test_list_jobs_pages_through_the_states_and_queue_asked_for(store):
     add(store, [job(job_id=f"j{i}", queue="q" if i % 2 else "default") for i in range(6)])
     end_run(store, store.claim_due_jobs(10.0, 2, OWNER)[0], "dead", now=11.0)  # j0

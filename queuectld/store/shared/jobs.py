@@ -28,7 +28,12 @@ class JobsMixin(ABC):
         runs = self.sql.all(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE job_seq = ? ORDER BY run", (row[0],)
         )
-        return job_from_row(row, tuple(run_from_row(r) for r in runs))
+        cwd, env_blob = self.sql.one(
+            "SELECT e.cwd, j.env FROM jobs j JOIN environments e ON e.id = j.env_id "
+            "WHERE j.seq = ?",
+            (row[0],),
+        )
+        return job_from_row(row, tuple(run_from_row(r) for r in runs), cwd, env_blob)
 
     def job_log_path(self, job_id: str, run: int | None) -> tuple[int, int, str, str | None]:
         """(seq, run, state, stored log path) of a job's latest or given run."""
