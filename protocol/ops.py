@@ -116,7 +116,7 @@ SETTINGS = {
 }
 
 MONITORING = {
-    "stats": {"queue": Field("str", nonempty=True)},
+    "stats": {"queue": Field("str", nonempty=True), "per_minute": Field("bool")},
     "complete_ids": {
         "prefix": Field("str"),
         "states": Field("str_list"),

@@ -262,8 +262,8 @@ class OpCalls:
 
     # -- monitoring ------------------------------------------------------------
 
-    def stats(self, queue: str | None = None) -> dict:
-        return self.call("stats", queue=queue)
+    def stats(self, queue: str | None = None, per_minute: bool = False) -> dict:
+        return self.call("stats", queue=queue, per_minute=per_minute or None)
 
     def complete_ids(
         self, prefix: str = "", states: list[str] | None = None, limit: int | None = None

@@ -5,7 +5,6 @@ test_web_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -369,35 +368,26 @@ def test_a_waiting_job_says_why_it_has_not_started(daemon):
     run_app(daemon.home, check)
 
 
-def test_the_hour_chart_counts_ended_attempts_per_minute():
-    from queuectl_client.web.history import History
+def test_the_hour_chart_scales_each_minute_to_the_busiest():
+    from queuectl_client.web.history import bars, totals
 
-    now = [1_000_000.0]
-    history = History(clock=lambda: now[0])
-    history.record({"jobs": [{"id": "a", "state": "completed"}, {"id": "b", "state": "dead"}]})
-    history.record({"jobs": [{"id": "c", "state": "pending"}], "dropped": 2})
-    now[0] += 120
-    history.record({"jobs": [{"id": "d", "state": "completed"}, {"id": "e", "state": "failed"}]})
-    assert history.totals() == (2, 2) and history.dropped == 2
-    bars = history.bars(width=600, height=60)
-    assert len(bars) == 60
-    assert bars[-1]["done_h"] == 30.0 and bars[-1]["fail_h"] == 30.0  # 1 + 1 of the busiest 2
-    assert bars[-3]["done_h"] == 30.0 and bars[-2]["done_h"] == 0.0
-    now[0] += 3600  # an hour later, all of it has scrolled away
-    assert all(bar["done_h"] == bar["fail_h"] == 0 for bar in history.bars())
+    per_minute = [{"start": "2026-01-02T03:04:00.000Z", "completed": 0, "failed": 0}] * 60
+    per_minute = [*per_minute[:57], {**per_minute[0], "completed": 1, "failed": 1},
+                  per_minute[0], {**per_minute[0], "completed": 2}]  # fmt: skip
+    drawn = bars(per_minute, width=600, height=60)
+    assert len(drawn) == 60 and totals(per_minute) == (3, 1)
+    assert drawn[-1]["done_h"] == 60.0 and drawn[-1]["fail_h"] == 0.0  # the busiest
+    assert (drawn[-3]["done_h"], drawn[-3]["fail_h"], drawn[-2]["done_h"]) == (30.0, 30.0, 0.0)
 
 
-def test_the_overview_charts_what_the_stream_reported(daemon):
+def test_the_overview_charts_the_hour_from_the_daemons_history(daemon):
+    # Jobs that ended before the dashboard started are on its chart too.
+    with daemon.client() as client:
+        client.enqueue({"id": "c1", "command": "true"})
+        client.scale_workers(1)
+        client.wait(["c1"], timeout=20)
+
     async def check(c):
-        live = c.app["live"]
-        with daemon.client() as client:
-            client.enqueue({"id": "c1", "command": "true"})
-            client.scale_workers(1)
-            client.wait(["c1"], timeout=20)
-        for _ in range(100):
-            if live.history.totals()[0]:
-                break
-            await asyncio.sleep(0.05)
         text = await (await c.get("/")).text()
         assert '<svg id="throughput"' in text and "1 completed, 0 failed" in text
 

@@ -1,74 +1,36 @@
-"""Throughput and failures per minute over the last hour, as this dashboard saw
-them on the `watch` stream: the daemon keeps no per-minute series, and reading
-an hour of runs for every page view is what the counters exist to avoid."""
+"""The overview's chart of the last hour: attempts ended per minute, completed and
+failed, from the daemon's own run history (`stats` with `per_minute`), so the
+chart is the same whenever the dashboard was started and whoever looks."""
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from dataclasses import dataclass
-
-MINUTES = 60
-# What an ended attempt's state says: `failed` waits for a retry, `dead` does not.
-COUNTED = {"completed": "completed", "failed": "failed", "dead": "failed"}
+from protocol.times import parse_iso
 
 
-@dataclass
-class Minute:
-    start: int  # Unix time of the minute's first second
-    completed: int = 0
-    failed: int = 0
+def bars(per_minute: list[dict], width: int = 600, height: int = 60) -> list[dict]:
+    """One bar per minute, oldest first, scaled to the busiest: x, and the heights of
+    the completed and the failed part, with a title for the pointer."""
+    busiest = max((m["completed"] + m["failed"] for m in per_minute), default=0) or 1
+    step = width / max(len(per_minute), 1)
+    drawn = []
+    for i, minute in enumerate(per_minute):
+        done_h = height * minute["completed"] / busiest
+        fail_h = height * minute["failed"] / busiest
+        drawn.append(
+            {
+                "x": round(i * step, 1),
+                "w": round(step * 0.8, 1),
+                "done_y": round(height - done_h, 1),
+                "done_h": round(done_h, 1),
+                "fail_y": round(height - done_h - fail_h, 1),
+                "fail_h": round(fail_h, 1),
+                "start": parse_iso(minute["start"]),
+                "completed": minute["completed"],
+                "failed": minute["failed"],
+            }
+        )
+    return drawn
 
 
-class History:
-    def __init__(self, clock=time.time) -> None:
-        self.clock = clock
-        self.minutes: deque[Minute] = deque(maxlen=MINUTES)
-        self.since = clock()
-        self.dropped = 0
-
-    def record(self, frame: dict) -> None:
-        """Count the attempts that ended in a `jobs` frame."""
-        minute = self._current()
-        for job in frame.get("jobs", ()):
-            kind = COUNTED.get(job["state"])
-            if kind is not None:
-                setattr(minute, kind, getattr(minute, kind) + 1)
-        self.dropped += frame.get("dropped", 0)
-
-    def _current(self) -> Minute:
-        start = int(self.clock()) // 60 * 60
-        if not self.minutes or self.minutes[-1].start != start:
-            self.minutes.append(Minute(start))
-        return self.minutes[-1]
-
-    def bars(self, width: int = 600, height: int = 60) -> list[dict]:
-        """One bar per minute of the last hour, oldest first, scaled to the busiest:
-        x, and the heights of the completed and the failed part."""
-        now = int(self.clock()) // 60 * 60
-        by_start = {m.start: m for m in self.minutes}
-        minutes = [
-            by_start.get(now - 60 * i, Minute(now - 60 * i)) for i in range(MINUTES - 1, -1, -1)
-        ]
-        busiest = max((m.completed + m.failed for m in minutes), default=0) or 1
-        step = width / MINUTES
-        bars = []
-        for i, m in enumerate(minutes):
-            done_h = height * m.completed / busiest
-            fail_h = height * m.failed / busiest
-            bars.append(
-                {
-                    "x": round(i * step, 1),
-                    "w": round(step * 0.8, 1),
-                    "done_y": round(height - done_h, 1),
-                    "done_h": round(done_h, 1),
-                    "fail_y": round(height - done_h - fail_h, 1),
-                    "fail_h": round(fail_h, 1),
-                    "title": f"{time.strftime('%H:%M', time.localtime(m.start))}: "
-                    f"{m.completed} completed, {m.failed} failed",
-                }
-            )
-        return bars
-
-    def totals(self) -> tuple[int, int]:
-        return sum(m.completed for m in self.minutes), sum(m.failed for m in self.minutes)
+def totals(per_minute: list[dict]) -> tuple[int, int]:
+    return sum(m["completed"] for m in per_minute), sum(m["failed"] for m in per_minute)

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 
 from queuectl_client.client import Client
-from queuectl_client.web.history import History
 
 RECONNECT_SECONDS = 2.0
 # Frames a page may fall behind by; past it, it is told to reload what it shows.
@@ -26,7 +25,6 @@ class Live:
         self.interval = interval
         self.connected = False
         self.latest: dict | None = None  # the last snapshot, for a page that just opened
-        self.history = History()
         self._pages: set[asyncio.Queue] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -90,8 +88,6 @@ class Live:
         kind = frame.get("type")
         if kind == "snapshot":
             self.latest = frame
-        elif kind == "jobs":
-            self.history.record(frame)
         was = self.connected
         self.connected = kind != "down"
         if kind == "down" and not was:

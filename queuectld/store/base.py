@@ -420,8 +420,9 @@ class Store(Transactions):
 
     # Figures for people watching (stats, live view, shell completion)
     @abstractmethod
-    def run_stats(self, now: float, queue: str | None = None) -> dict:
-        """Throughput, success and timing of attempts that ended recently (see stats op)."""
+    def run_stats(self, now: float, queue: str | None = None, per_minute: bool = False) -> dict:
+        """Throughput, success and timing of attempts that ended recently (see stats op);
+        with per_minute, also the hour's attempts minute by minute."""
 
     @abstractmethod
     def next_waiting_jobs(self, limit: int) -> list[JobRow]:

@@ -104,6 +104,18 @@ def stats_record(now: float, counted: Iterable[tuple], sample: Iterable[tuple]) 
     }
 
 
+def per_minute_record(now: float, rows: Iterable[tuple]) -> list[dict]:
+    """The hour before `now` in 60 minutes, oldest first, from rows of (minute index
+    since the hour began, completed attempts, failed attempts)."""
+    start = now - HOUR
+    minutes = [{"start": to_iso(start + 60 * i), "completed": 0, "failed": 0} for i in range(60)]
+    for index, completed, failed in rows:
+        minute = minutes[min(max(int(index), 0), 59)]  # a run ending at `now` is the last's
+        minute["completed"] += completed or 0
+        minute["failed"] += failed or 0
+    return minutes
+
+
 def empty_queue_counts() -> dict[str, int]:
     return dict.fromkeys(JOB_STATES, 0)
 

@@ -214,3 +214,21 @@ def test_inserted_jobs_are_counted_per_batch_and_a_failed_insert_counts_nothing(
     insert_every_kind(store)
     assert _counts_kept(store, ["default", "mail"]) == _counts_by_scan(store)
     assert store.count_by_state()["canceled"] == 3
+
+
+# -- figures for people watching -----------------------------------------------------
+
+
+def test_stats_per_minute_counts_the_hour_minute_by_minute(store):
+    add(store, [job(job_id=f"m{i}", max_retries=5) for i in range(4)])
+    claimed = {c.id: c for c in store.claim_due_jobs(10.0, 4, OWNER)}
+    end_run(store, claimed["m0"], "completed", now=100.0)  # before the hour: not counted
+    end_run(store, claimed["m1"], "completed", now=3650.0)  # minute 0 of the hour
+    end_run(store, claimed["m2"], "failed", now=3700.0, run_at=9999.0)  # minute 1
+    end_run(store, claimed["m3"], "completed", now=7200.0)  # at `now`: the last minute
+    minutes = store.run_stats(7200.0, None, True)["per_minute"]
+    assert len(minutes) == 60 and minutes[0]["start"] == "1970-01-01T01:00:00.000Z"
+    counts = [(m["completed"], m["failed"]) for m in minutes]
+    assert counts[0] == (1, 0) and counts[1] == (0, 1) and counts[59] == (1, 0)
+    assert sum(c + f for c, f in counts) == 3
+    assert "per_minute" not in store.run_stats(7200.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from queuectl_client.web import history
 from queuectl_client.web.render import page
 from queuectl_client.web.routes.common import done, link
 
@@ -20,7 +21,7 @@ async def snapshot(request: web.Request) -> dict:
             "jobs": status["jobs"],
             "workers": status["workers"],
             "queues": client.queue_list(),
-            "stats": client.stats(),
+            "stats": client.stats(per_minute=True),
         }
 
     return await link(request).run(read)
@@ -29,15 +30,14 @@ async def snapshot(request: web.Request) -> dict:
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     current = await snapshot(request)
-    history = request.app["live"].history
+    per_minute = current["stats"]["per_minute"]
     return page(
         request,
         "overview.html",
         title="Overview",
         done=request.query.get("done"),
-        bars=history.bars(),
-        seen=history.totals(),
-        seen_since=history.since,
+        bars=history.bars(per_minute),
+        seen=history.totals(per_minute),
         **current,
     )
 

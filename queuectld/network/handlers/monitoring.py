@@ -18,7 +18,9 @@ from queuectld.store import Store
 
 
 async def stats(ctx: HandlerContext, args: dict) -> dict:
-    return await ctx.runner.call(Store.run_stats, time.time(), args.get("queue"))
+    return await ctx.runner.call(
+        Store.run_stats, time.time(), args.get("queue"), bool(args.get("per_minute"))
+    )
 
 
 DEFAULT_LIMIT = 200
