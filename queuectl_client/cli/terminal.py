@@ -12,8 +12,6 @@ import shutil
 import sys
 from typing import IO
 
-import click
-
 STATE_COLOURS = {
     "pending": "blue",
     "processing": "cyan",
@@ -53,10 +51,30 @@ def height(stream: IO | None = None) -> int:
     return shutil.get_terminal_size((80, 24)).lines
 
 
+# The codes click.style writes for these colours (tests/test_cli.py compares them):
+# spelled out here so that the commands that print without click do not load it.
+_FOREGROUND = {
+    "red": 31,
+    "green": 32,
+    "yellow": 33,
+    "blue": 34,
+    "magenta": 35,
+    "cyan": 36,
+}
+
+
 def paint(text: str, colour: str | None, enabled: bool, bold: bool = False) -> str:
     if not enabled or (colour is None and not bold):
         return text
-    return click.style(text, fg=colour, bold=bold or None)
+    start = f"\x1b[{_FOREGROUND[colour]}m" if colour is not None else ""
+    return start + ("\x1b[1m" if bold else "") + text + "\x1b[0m"
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """click.echo for text: one line to stdout (or stderr), flushed."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
 
 
 def paint_state(state: str, enabled: bool, text: str | None = None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import click
@@ -14,8 +14,8 @@ import click
 from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.jobs.submit import note_if_nothing_runs, submit
 from queuectl_client.cli.progress import Progress
-from queuectl_client.cli.waiting import enqueued_note
 
 FILE_BATCH = 10_000
 # A file this large gets a progress bar (on a terminal), sent in smaller batches
@@ -317,30 +317,6 @@ def add(
     submit(settings.client(), specs, on_duplicate, as_json)
 
 
-def submit(client, specs: list, on_duplicate: str | None, as_json: bool) -> None:
-    result = client.submit(*specs, on_duplicate=on_duplicate)
-    if as_json:
-        print_json(result["ids"])
-    else:
-        for job_id in result["ids"]:
-            click.echo(job_id)
-    for job_id in result["existing"]:
-        click.echo(f"queuectl: job {job_id} holds that unique key; nothing new enqueued", err=True)
-    _note_if_nothing_runs(client, _queues_of(specs))
-
-
-def _queues_of(specs: Iterable) -> set[str]:
-    return {
-        (spec.get("queue") or "default") if isinstance(spec, dict) else "default" for spec in specs
-    }
-
-
-def _note_if_nothing_runs(client, queues: set[str]) -> None:
-    note = enqueued_note(client, queues)
-    if note is not None:
-        click.echo(f"queuectl: {note}", err=True)
-
-
 def _enqueue_file(
     client, jobs_file: BinaryIO, defaults: JobDefaults, as_json: bool, on_duplicate: str | None
 ) -> None:
@@ -378,7 +354,7 @@ def _enqueue_file(
     if as_json:
         print_json(all_ids)
     if total:
-        _note_if_nothing_runs(client, queues)
+        note_if_nothing_runs(client, queues)
 
 
 def _regular_file_size(handle) -> int | None:
