@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -44,12 +45,23 @@ def _command_hint(text: str) -> str:
     return f"; to run a shell command use: queuectl add -- {shlex.quote(text)}"
 
 
+# The C scanner that json.loads calls, without the checks around it: a line it reads
+# to its end (but for JSON whitespace) is exactly what json.loads makes of it, and
+# any other line is handed to json.loads, which says what is wrong with it.
+_scan_json = json.JSONDecoder().scan_once
+_JSON_SPACE = " \t\n\r"
+# An integer beyond 64 bits has at least 19 digits in a row: a line without such a
+# run needs no search for one.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def _read_jobs_file(
     handle: BinaryIO,
     defaults: JobDefaults,
     queues: set[str],
     on_line: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
+    """The jobs of a JSON lines file, with the command line's defaults."""
     count = 0
     for number, raw in enumerate(handle, 1):
         if on_line is not None:
@@ -62,15 +74,21 @@ def _read_jobs_file(
                 f"{exc.start + 1})",
                 EXIT_USAGE,
             )
-        if not line.strip():
-            continue
-        spec = _parse_json(line, f"line {number}")
+        try:
+            spec, end = _scan_json(line, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end < 0 or line[end:].strip(_JSON_SPACE):
+            if not line.strip():
+                continue
+            spec = _parse_json(line, f"line {number}")
         if not isinstance(spec, dict):
             fail(f"line {number}: a job must be a JSON object", EXIT_USAGE)
         # Said here, the line is known; the client would name a place in a batch.
-        field = find_value(spec, out_of_range)
-        if field is not None:
-            fail(f"line {number}: field {field!r} {OUT_OF_RANGE}", EXIT_USAGE)
+        if _LONG_DIGITS.search(line) is not None:
+            field = find_value(spec, out_of_range)
+            if field is not None:
+                fail(f"line {number}: field {field!r} {OUT_OF_RANGE}", EXIT_USAGE)
         count += 1
         if count == 2:
             defaults.refuse_for_many(f"line {number}: the file holds more than one job")
@@ -98,6 +116,8 @@ class JobDefaults:
             fail(f"{why}; {' and '.join(given)} name a single job", EXIT_USAGE)
 
     def apply(self, spec: dict) -> dict:
+        if not self.fields:
+            return spec
         out = dict(spec)
         for key, value in self.fields.items():
             if key == "env":
@@ -334,10 +354,11 @@ def _enqueue_file(
     all_ids: list[str] = []
     queues: set[str] = set()
     batch = PROGRESS_BATCH if progress.enabled else FILE_BATCH
+    jobs = _read_jobs_file(jobs_file, defaults, queues, on_line if progress.enabled else None)
     try:
         with progress:
             batches = client.enqueue_many(
-                _read_jobs_file(jobs_file, defaults, queues, on_line),
+                jobs,
                 batch_size=batch,
                 on_duplicate=on_duplicate,
             )
