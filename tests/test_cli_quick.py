@@ -3,6 +3,7 @@ through click, for exactly the command lines it takes, and no click loaded."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import click
 import pytest
 
 from queuectl_client.cli import app, quick, terminal
+from tests.conftest import ROOT
 
 TAKEN = [
     ["status"],
@@ -126,3 +128,20 @@ def test_neither_command_loads_click(daemon):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_stream_set_up_for_ascii_gets_what_click_writes(tmp_path):
+    # --no-autostart twice means the same to click, and is not a form quick.py takes.
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(ROOT)}
+    home = str(tmp_path / "hé")
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "queuectl_client.cli.main", "--home", home, *flags, "status"],
+            capture_output=True,
+            env=env,
+        )
+        for flags in (["--no-autostart"], ["--no-autostart", "--no-autostart"])
+    ]
+    assert outputs[0].returncode == outputs[1].returncode == 3
+    assert outputs[0].stderr == outputs[1].stderr
+    assert "hé".encode() in outputs[0].stderr

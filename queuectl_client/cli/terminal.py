@@ -7,6 +7,7 @@ set, and left whole in a pipe so scripts get every character.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import sys
@@ -73,8 +74,22 @@ def paint(text: str, colour: str | None, enabled: bool, bold: bool = False) -> s
 def echo(message: str = "", err: bool = False) -> None:
     """click.echo for text: one line to stdout (or stderr), flushed."""
     stream = sys.stderr if err else sys.stdout
+    if not message.isascii() and _ascii_only(stream):
+        # click writes UTF-8 to a stream set up for ASCII (PYTHONIOENCODING=ascii):
+        # it says the same here as through any other command.
+        import click
+
+        click.echo(message, err=err)
+        return
     stream.write(message + "\n")
     stream.flush()
+
+
+def _ascii_only(stream: IO) -> bool:
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
+    except LookupError:
+        return False
 
 
 def paint_state(state: str, enabled: bool, text: str | None = None) -> str:
