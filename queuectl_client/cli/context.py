@@ -62,7 +62,11 @@ def _announce_autostart(pid: int, home: Any) -> None:
 
 
 def pass_settings(function: Callable) -> Callable:
-    """click.pass_obj for the Settings the group made (click.make_pass_decorator)."""
+    """Pass a command the Settings the group made (click.make_pass_decorator).
+
+    click is imported here, when a command module applies this, so that importing
+    this module does not load it.
+    """
     import click
 
     return click.make_pass_decorator(Settings)(function)
