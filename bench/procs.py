@@ -54,9 +54,7 @@ def run_together(commands: list[list[str]], failure: str) -> float:
     Each command waits for a start time it was given, does its work and prints
     "START END" (epoch seconds); `failure` is the error when one exits non-zero.
     """
-    procs = [
-        subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE) for argv in commands
-    ]
+    procs = [subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE) for argv in commands]
     spans = []
     for proc in procs:
         out, _ = proc.communicate()

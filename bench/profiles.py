@@ -35,7 +35,7 @@ FULL = Profile(
     scale_jobs=1_000_000,
     scale_probes=9,
     idle_seconds=60.0,
-    cli_runs=15,
+    cli_runs=31,
     peer_latency_seconds=60.0,
 )
 
@@ -51,7 +51,7 @@ QUICK = Profile(
     scale_jobs=50_000,
     scale_probes=5,
     idle_seconds=6.0,
-    cli_runs=5,
+    cli_runs=11,
     peer_latency_seconds=4.0,
     notes=(
         "quick mode: one run per figure instead of the median of 3; 1,000 jobs drained "

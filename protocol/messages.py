@@ -1,10 +1,8 @@
-"""The request and response envelope, the job spec and the job states.
+"""The checks of a request, the job spec and the job states.
 
-A request is a map {"id": int, "op": str, "args": map}; the response echoes
-"id" and carries either {"ok": true, "result": ...} or
-{"ok": false, "error": {"code": str, "message": str}}. The ops and their
-arguments are in protocol/ops.py. docs/PROTOCOL.md is the prose form of both and
-must change with them.
+The envelope itself (how a request and a response are built) is in
+protocol/envelope.py; the ops and their arguments are in protocol/ops.py.
+docs/PROTOCOL.md is the prose form of all three and must change with them.
 """
 
 from __future__ import annotations
@@ -68,20 +66,3 @@ def validate_job_spec(spec: Any, index: int | None = None) -> dict:
         raise ProtocolError(ErrorCode.INVALID_JOB, f"{what}: give 'run_at' or 'delay', not both")
     # A null field means "use the default", as the validator already treats it.
     return {name: value for name, value in spec.items() if value is not None}
-
-
-def request(op: str, args: dict | None = None, request_id: int = 0) -> dict:
-    return {"id": request_id, "op": op, "args": args or {}}
-
-
-def ok_response(request_id: Any, result: Any) -> dict:
-    return {"id": request_id, "ok": True, "result": result}
-
-
-def error_response(request_id: Any, error: ProtocolError, closing: bool = False) -> dict:
-    """`closing` marks the last frame of a connection, which a client cannot tell
-    from an answer by its id alone: both may carry a nil id."""
-    response = {"id": request_id, "ok": False, "error": error.to_wire()}
-    if closing:
-        response["closing"] = True
-    return response

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import os
 import select
-import socket
+from _socket import AF_UNIX, SHUT_RDWR, SOCK_STREAM
+from _socket import socket as unix_socket
 from collections.abc import Iterator
 from typing import Any
 
+from protocol.envelope import request
 from protocol.errors import ProtocolError
 from protocol.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError, pack_frame
-from protocol.messages import request
 from protocol.paths import data_home, is_explicit, socket_path, system_socket_path
-from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
 from queuectl_client.calls import OpCalls
 
 
@@ -118,8 +118,12 @@ class Client(OpCalls):
         self.socket_path = system
         return True
 
-    def _open(self, path: os.PathLike | None = None) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _open(self, path: os.PathLike | None = None) -> unix_socket:
+        # The C type that socket.socket extends, without socket.py: that module turns
+        # every address family and flag into enums when imported, which costs a CLI
+        # command more than its requests (docs/BENCHMARKS.md). A Unix socket needs
+        # none of them.
+        sock = unix_socket(AF_UNIX, SOCK_STREAM)
         try:
             sock.settimeout(self.connect_timeout)
             sock.connect(str(path or self.socket_path))
@@ -165,7 +169,7 @@ class Client(OpCalls):
             # shutdown() first: it wakes a thread blocked in recv() on this socket
             # (a `watch` read from another thread), which close() alone does not.
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
@@ -265,8 +269,10 @@ def _unpackable(op: str, args: dict, error: Exception) -> str:
     """Which argument MessagePack refused, and why, in one line.
 
     Looked for only once packing failed: the search costs many times the packing
-    of a large batch.
+    of a large batch (and its module, with the validator, is not loaded before).
     """
+    from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
+
     path = find_value(args, out_of_range)
     if path is not None:
         return f"{op}: field {path!r} {OUT_OF_RANGE}"

@@ -16,9 +16,14 @@ from pathlib import Path
 import pytest
 
 import queuectl_client.remote  # noqa: F401 - loaded before a child drops privileges
+from queuectl_client.cli import app
 from queuectl_client.cli.main import main as cli_main
 from tests.conftest import wait_for
 from tests.rawwire import frame, read_responses
+
+# The CLI loads a command's module when it runs; a child that dropped privileges
+# cannot read the interpreter's files any more.
+app.load_all()
 
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root to create a second user and switch to it"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import wait_for
 
 
@@ -298,3 +300,41 @@ def test_every_command_has_help_with_an_example(daemon):
         result = daemon.cli(*command, "--help")
         assert result.returncode == 0, command
         assert "Example" in result.stdout, command
+
+
+def test_enqueue_file_stops_at_the_first_bad_line(daemon, workdir):
+    # Beyond one batch of 10,000: the first is sent, nothing after the bad line is.
+    lines = [json.dumps({"id": f"b{i}", "command": "true"}) for i in range(10_000)]
+    lines += ['  {"id": "spaced", "command": "true"} \r']
+    lines += ['{"id": "n", "command": "echo 12345678901234567890"}']
+    lines += ['{"id": "big", "command": "true", "priority": 99999999999999999999}']
+    lines += [json.dumps({"id": f"after{i}", "command": "true"}) for i in range(5)]
+    path = workdir / "jobs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = daemon.cli("enqueue", "--file", str(path))
+    assert result.returncode == 2
+    assert result.stdout.split() == [f"b{i}" for i in range(10_000)]
+    assert result.stderr.splitlines() == [
+        "queuectl: line 10003: field 'priority' is out of range: integers must be from "
+        "-9223372036854775808 to 9223372036854775807",
+        "queuectl: 10000 job(s) were enqueued before the error",
+    ]
+    assert daemon.client().status()["jobs"]["pending"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ('{"command": "true"} x', "invalid JSON at line 1 column 21: Extra data"),
+        ('{"command": "a"}, {"command": "b"}', "invalid JSON at line 1 column 17: Extra data"),
+        ('\ufeff{"command": "true"}', "invalid JSON at line 1 column 1: Unexpected UTF-8 BOM"),
+        ('{"command": tru}', "invalid JSON at line 1 column 13: Expecting value"),
+        ("[1, 2]", "a job must be a JSON object"),
+    ],
+)
+def test_a_bad_line_of_a_file_is_named_as_json_names_it(daemon, workdir, line, error):
+    path = workdir / "jobs.jsonl"
+    path.write_text('{"command": "true"}\n' + line + "\n")
+    result = daemon.cli("enqueue", "--file", str(path))
+    assert result.returncode == 2
+    assert one_line_error(result).startswith(f"queuectl: line 2: {error}"), result.stderr

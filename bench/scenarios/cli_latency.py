@@ -40,15 +40,21 @@ def run(ctx: Context) -> list[Figure]:
             },
             runs,
         )
-    return [
-        Figure(SCENARIO, "python -c pass (interpreter alone)", ms["python"], "ms", detail=detail),
-        Figure(SCENARIO, "queuectl status", ms["status"], "ms", key="cli.status", detail=detail),
-        Figure(
-            SCENARIO,
-            "queuectl enqueue --command true",
-            ms["enqueue"],
-            "ms",
-            key="cli.enqueue",
-            detail=detail,
-        ),
+    labels = {"status": "queuectl status", "enqueue": "queuectl enqueue --command true"}
+    figures = [
+        Figure(SCENARIO, "python -c pass (interpreter alone)", ms["python"], "ms", detail=detail)
     ]
+    for name, label in labels.items():
+        figures.append(Figure(SCENARIO, label, ms[name], "ms", key=f"cli.{name}", detail=detail))
+    for name, label in labels.items():
+        figures.append(
+            Figure(
+                SCENARIO,
+                f"{label}, ratio to python -c pass",
+                ms[name] / ms["python"],
+                "x",
+                key=f"cli.{name}.ratio",
+                detail=f"{ms[name] - ms['python']:.2f} ms above the interpreter's own start",
+            )
+        )
+    return figures

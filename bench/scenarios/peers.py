@@ -80,12 +80,29 @@ def _peer_figures(ctx: Context, peer: Peer) -> list[Figure]:
             key=f"peer.{name}.ours.drain",
             detail=runs_detail(ours["drain"], "jobs/s", p.drain_jobs, "jobs"),
         ),
-        Figure(SCENARIO, f"{name}: ours / theirs, throughput", lead["drain"], "x",
-               key=f"peer.{name}.drain.ratio", detail="median of the per-run ratios"),  # fmt: skip
-        Figure(SCENARIO, f"{name}: latency p50", median(theirs["p50"]) * 1e3, "ms",
-               key=f"peer.{name}.p50", detail=sampled),  # fmt: skip
-        Figure(SCENARIO, f"{name}: latency p99", median(theirs["p99"]) * 1e3, "ms",
-               key=f"peer.{name}.p99"),  # fmt: skip
+        Figure(
+            SCENARIO,
+            f"{name}: ours / theirs, throughput",
+            lead["drain"],
+            "x",
+            key=f"peer.{name}.drain.ratio",
+            detail="median of the per-run ratios",
+        ),  # fmt: skip
+        Figure(
+            SCENARIO,
+            f"{name}: latency p50",
+            median(theirs["p50"]) * 1e3,
+            "ms",
+            key=f"peer.{name}.p50",
+            detail=sampled,
+        ),  # fmt: skip
+        Figure(
+            SCENARIO,
+            f"{name}: latency p99",
+            median(theirs["p99"]) * 1e3,
+            "ms",
+            key=f"peer.{name}.p99",
+        ),  # fmt: skip
         Figure(
             SCENARIO,
             f"{name}: queuectl's latency p50 / p99 in the paired runs",
@@ -93,10 +110,22 @@ def _peer_figures(ctx: Context, peer: Peer) -> list[Figure]:
             "ms",
             detail=f"p99 {median(ours['p99']) * 1e3:.2f} ms; p50 runs: {', '.join(ms)}",
         ),
-        Figure(SCENARIO, f"{name}: theirs / ours, latency p50", lead["p50"], "x",
-               key=f"peer.{name}.p50.ratio", detail="median of the per-run ratios"),  # fmt: skip
-        Figure(SCENARIO, f"{name}: theirs / ours, latency p99", lead["p99"], "x",
-               key=f"peer.{name}.p99.ratio", detail="median of the per-run ratios"),  # fmt: skip
+        Figure(
+            SCENARIO,
+            f"{name}: theirs / ours, latency p50",
+            lead["p50"],
+            "x",
+            key=f"peer.{name}.p50.ratio",
+            detail="median of the per-run ratios",
+        ),  # fmt: skip
+        Figure(
+            SCENARIO,
+            f"{name}: theirs / ours, latency p99",
+            lead["p99"],
+            "x",
+            key=f"peer.{name}.p99.ratio",
+            detail="median of the per-run ratios",
+        ),  # fmt: skip
     ]
 
 

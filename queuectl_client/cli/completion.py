@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 import click
 from click.shell_completion import CompletionItem, FishComplete, add_completion_class
 
+from queuectl_client.cli.context import COMPLETE_VAR, PROG_NAME
+
 SHELLS = ("bash", "zsh", "fish")
-COMPLETE_VAR = "_QUEUECTL_COMPLETE"
-PROG_NAME = "queuectl"
 ID_LIMIT = 200
 
 

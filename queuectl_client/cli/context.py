@@ -1,31 +1,47 @@
-"""What every command shares: the client it talks through, and how it fails."""
+"""What every command shares: the client it talks through, and how it fails.
+
+Loaded by the commands that run without click (cli/quick.py), so it imports
+neither click nor anything heavier than the client.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import click
-
+from queuectl_client.cli.terminal import echo
 from queuectl_client.client import Client
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+# A fixed name, so completion works however queuectl was started; the shell sets
+# the variable when it asks for completions (completion.py).
+PROG_NAME = "queuectl"
+COMPLETE_VAR = "_QUEUECTL_COMPLETE"
 
-@dataclass
+
 class Settings:
-    home: str | None
-    socket: str | None
-    autostart: bool | None
-    connect: str | None = None
-    token_file: str | None = None
-    tls_ca: str | None = None
-    _client: Client | None = None
+    """The global options: which daemon to talk to, and how."""
+
+    def __init__(
+        self,
+        home: str | None,
+        socket: str | None,
+        autostart: bool | None,
+        connect: str | None = None,
+        token_file: str | None = None,
+        tls_ca: str | None = None,
+    ) -> None:
+        self.home = home
+        self.socket = socket
+        self.autostart = autostart
+        self.connect = connect
+        self.token_file = token_file
+        self.tls_ca = tls_ca
+        self._client: Client | None = None
 
     def client(self) -> Client:
         if self._client is None:
@@ -47,16 +63,26 @@ class Settings:
 
 
 def _announce_autostart(pid: int, home: Any) -> None:
-    click.echo(f"queuectl: started queuectld (pid {pid}) for {home}", err=True)
+    echo(f"queuectl: started queuectld (pid {pid}) for {home}", err=True)
 
 
-pass_settings = click.make_pass_decorator(Settings)
+def pass_settings(function: Callable) -> Callable:
+    """Pass a command the Settings the group made (click.make_pass_decorator).
+
+    click is imported here, when a command module applies this, so that importing
+    this module does not load it.
+    """
+    import click
+
+    return click.make_pass_decorator(Settings)(function)
 
 
 def fail(message: str, code: int = EXIT_REFUSED) -> None:
-    click.echo(f"queuectl: {message}", err=True)
+    echo(f"queuectl: {message}", err=True)
     sys.exit(code)
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=False))
+    import json
+
+    echo(json.dumps(value, indent=2, sort_keys=False))

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import click
 
-from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, fail, pass_settings, print_json
-from queuectl_client.cli.format import duration, state_label
+from queuectl_client.cli.status_view import show_status
 from queuectl_client.cli.top import run_live_view, watch_options
-from queuectl_client.cli.waiting import NO_WORKERS, paused_queues, queue_blocker
 
 
 def register(cli: click.Group) -> None:
@@ -35,38 +33,7 @@ def status(
     if watch:
         run_live_view(settings, interval, count, as_json)
         return
-    result = settings.client().status()
-    if as_json:
-        print_json(result)
-        return
-    jobs, workers, info = result["jobs"], result["workers"], result["daemon"]
-    colour = terminal.colour_enabled()
-    click.echo(
-        "jobs:    "
-        + "  ".join(
-            terminal.paint_state(state, colour, f"{state_label(state)} {count}")
-            for state, count in jobs.items()
-        )
-    )
-    click.echo(
-        f"workers: {workers['alive']} alive (target {workers['target']}), "
-        f"{workers['busy']} busy, {workers['idle']} idle"
-    )
-    if workers.get("halted"):
-        click.echo(f"         halted: {workers['halted']}")
-    if workers.get("draining"):
-        click.echo("         draining: no new job starts until `queuectl worker resume`")
-    waiting = jobs["pending"] + jobs["failed"]
-    if workers["target"] == 0:
-        click.echo(f"note:    no job starts: {NO_WORKERS}; {waiting} job(s) waiting")
-    for queue in paused_queues(settings.client().queue_list()):
-        click.echo(f"note:    {queue_blocker(queue)}")
-    for running in workers["running"]:
-        click.echo(f"  worker {running['worker']}: job {running['job']} (pid {running['job_pid']})")
-    click.echo(
-        f"daemon:  pid {info['pid']}, queuectld {info['version']}, "
-        f"up {duration(info['uptime'])}, home {info['home']}"
-    )
+    show_status(settings, as_json)
 
 
 @click.group()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Literal
 
 from queuectl_client.cli import terminal
@@ -79,6 +78,9 @@ def duration(seconds: float) -> str:
 def local_time(iso: str | None) -> str:
     if not iso:
         return "-"
+    # Here, not at the top: `status` and `enqueue` print no time and start without it.
+    from datetime import datetime
+
     moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -115,6 +117,8 @@ def tries(attempts: int, max_retries: int, state: str, sep: str = "/") -> str:
 
 def short_time(iso: str) -> str:
     """Local time of day, with the date only when it is not today."""
+    from datetime import datetime
+
     text = local_time(iso)
     today = datetime.now().strftime("%Y-%m-%d ")
     return text.removeprefix(today)

@@ -7,12 +7,11 @@ set, and left whole in a pipe so scripts get every character.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import sys
 from typing import IO
-
-import click
 
 STATE_COLOURS = {
     "pending": "blue",
@@ -53,10 +52,44 @@ def height(stream: IO | None = None) -> int:
     return shutil.get_terminal_size((80, 24)).lines
 
 
+# The codes click.style writes for these colours (tests/test_cli.py compares them):
+# spelled out here so that the commands that print without click do not load it.
+_FOREGROUND = {
+    "red": 31,
+    "green": 32,
+    "yellow": 33,
+    "blue": 34,
+    "magenta": 35,
+    "cyan": 36,
+}
+
+
 def paint(text: str, colour: str | None, enabled: bool, bold: bool = False) -> str:
     if not enabled or (colour is None and not bold):
         return text
-    return click.style(text, fg=colour, bold=bold or None)
+    start = f"\x1b[{_FOREGROUND[colour]}m" if colour is not None else ""
+    return start + ("\x1b[1m" if bold else "") + text + "\x1b[0m"
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """click.echo for text: one line to stdout (or stderr), flushed."""
+    stream = sys.stderr if err else sys.stdout
+    if not message.isascii() and _ascii_only(stream):
+        # click writes UTF-8 to a stream set up for ASCII (PYTHONIOENCODING=ascii):
+        # it says the same here as through any other command.
+        import click
+
+        click.echo(message, err=err)
+        return
+    stream.write(message + "\n")
+    stream.flush()
+
+
+def _ascii_only(stream: IO) -> bool:
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
+    except LookupError:
+        return False
 
 
 def paint_state(state: str, enabled: bool, text: str | None = None) -> str:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable
 
 from protocol.errors import ProtocolError
-from protocol.times import parse_iso
 from queuectl_client.cli.format import local_time
 
 WAITING_STATES = ("pending", "failed")
@@ -61,6 +60,8 @@ def job_blockers(job: dict, status: dict, queues: list[dict]) -> list[str]:
     waiting or nothing holds it but a free worker."""
     if job["state"] not in WAITING_STATES:
         return []
+    from protocol.times import parse_iso  # with datetime: only `show` needs it
+
     notes = []
     if job["state"] == "failed":
         notes.append(f"a retry is scheduled for {local_time(job['run_at'])}")

@@ -19,9 +19,10 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from protocol.envelope import error_response, ok_response
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.framing import FrameDecoder, FrameError, FrameTooLarge, pack_frame
-from protocol.messages import error_response, ok_response, parse_request
+from protocol.messages import parse_request
 from queuectld.config import Config
 from queuectld.network.peers import CURRENT_PEER, Peer, UnixAccess, unix_peer
 from queuectld.network.stream import Stream

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import click
+from typing import TYPE_CHECKING
 
-from queuectl_client.cli.jobs import enqueue, steer, view
+if TYPE_CHECKING:
+    import click
 
 
 def register(cli: click.Group) -> None:
+    # Imported here: jobs/submit.py runs `enqueue --command` without click, and
+    # importing it must not load the commands below.
+    from queuectl_client.cli.jobs import enqueue, steer, view
+
     for command in (
         enqueue.enqueue,
         enqueue.add,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import click
@@ -14,8 +15,8 @@ import click
 from protocol.schema import OUT_OF_RANGE, find_value, out_of_range
 from protocol.times import parse_iso, to_iso
 from queuectl_client.cli.context import EXIT_USAGE, Settings, fail, pass_settings, print_json
+from queuectl_client.cli.jobs.submit import note_if_nothing_runs, submit
 from queuectl_client.cli.progress import Progress
-from queuectl_client.cli.waiting import enqueued_note
 
 FILE_BATCH = 10_000
 # A file this large gets a progress bar (on a terminal), sent in smaller batches
@@ -44,12 +45,23 @@ def _command_hint(text: str) -> str:
     return f"; to run a shell command use: queuectl add -- {shlex.quote(text)}"
 
 
+# The C scanner that json.loads calls, without the checks around it: a line it reads
+# to its end (but for JSON whitespace) is exactly what json.loads makes of it, and
+# any other line is handed to json.loads, which says what is wrong with it.
+_scan_json = json.JSONDecoder().scan_once
+_JSON_SPACE = " \t\n\r"
+# An integer beyond 64 bits has at least 19 digits in a row: a line without such a
+# run needs no search for one.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def _read_jobs_file(
     handle: BinaryIO,
     defaults: JobDefaults,
     queues: set[str],
     on_line: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
+    """The jobs of a JSON lines file, with the command line's defaults."""
     count = 0
     for number, raw in enumerate(handle, 1):
         if on_line is not None:
@@ -62,15 +74,21 @@ def _read_jobs_file(
                 f"{exc.start + 1})",
                 EXIT_USAGE,
             )
-        if not line.strip():
-            continue
-        spec = _parse_json(line, f"line {number}")
+        try:
+            spec, end = _scan_json(line, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end < 0 or line[end:].strip(_JSON_SPACE):
+            if not line.strip():
+                continue
+            spec = _parse_json(line, f"line {number}")
         if not isinstance(spec, dict):
             fail(f"line {number}: a job must be a JSON object", EXIT_USAGE)
         # Said here, the line is known; the client would name a place in a batch.
-        field = find_value(spec, out_of_range)
-        if field is not None:
-            fail(f"line {number}: field {field!r} {OUT_OF_RANGE}", EXIT_USAGE)
+        if _LONG_DIGITS.search(line) is not None:
+            field = find_value(spec, out_of_range)
+            if field is not None:
+                fail(f"line {number}: field {field!r} {OUT_OF_RANGE}", EXIT_USAGE)
         count += 1
         if count == 2:
             defaults.refuse_for_many(f"line {number}: the file holds more than one job")
@@ -98,6 +116,8 @@ class JobDefaults:
             fail(f"{why}; {' and '.join(given)} name a single job", EXIT_USAGE)
 
     def apply(self, spec: dict) -> dict:
+        if not self.fields:
+            return spec
         out = dict(spec)
         for key, value in self.fields.items():
             if key == "env":
@@ -317,30 +337,6 @@ def add(
     submit(settings.client(), specs, on_duplicate, as_json)
 
 
-def submit(client, specs: list, on_duplicate: str | None, as_json: bool) -> None:
-    result = client.submit(*specs, on_duplicate=on_duplicate)
-    if as_json:
-        print_json(result["ids"])
-    else:
-        for job_id in result["ids"]:
-            click.echo(job_id)
-    for job_id in result["existing"]:
-        click.echo(f"queuectl: job {job_id} holds that unique key; nothing new enqueued", err=True)
-    _note_if_nothing_runs(client, _queues_of(specs))
-
-
-def _queues_of(specs: Iterable) -> set[str]:
-    return {
-        (spec.get("queue") or "default") if isinstance(spec, dict) else "default" for spec in specs
-    }
-
-
-def _note_if_nothing_runs(client, queues: set[str]) -> None:
-    note = enqueued_note(client, queues)
-    if note is not None:
-        click.echo(f"queuectl: {note}", err=True)
-
-
 def _enqueue_file(
     client, jobs_file: BinaryIO, defaults: JobDefaults, as_json: bool, on_duplicate: str | None
 ) -> None:
@@ -358,10 +354,11 @@ def _enqueue_file(
     all_ids: list[str] = []
     queues: set[str] = set()
     batch = PROGRESS_BATCH if progress.enabled else FILE_BATCH
+    jobs = _read_jobs_file(jobs_file, defaults, queues, on_line if progress.enabled else None)
     try:
         with progress:
             batches = client.enqueue_many(
-                _read_jobs_file(jobs_file, defaults, queues, on_line),
+                jobs,
                 batch_size=batch,
                 on_duplicate=on_duplicate,
             )
@@ -378,7 +375,7 @@ def _enqueue_file(
     if as_json:
         print_json(all_ids)
     if total:
-        _note_if_nothing_runs(client, queues)
+        note_if_nothing_runs(client, queues)
 
 
 def _regular_file_size(handle) -> int | None:
