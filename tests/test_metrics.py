@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from queuectld.store.sqlite.store import SQLiteStore
-from queuectld.store.sqlite.views import _COUNTS, _SAMPLE
+from queuectld.store.sqlite.views import STATS_SQL
 from queuectld.store.views import percentile_summary
 from queuectld.telemetry.metrics import parse_address
 from tests.conftest import ROOT, wait_for
@@ -187,8 +187,12 @@ def test_stats_queries_read_the_window_through_the_index_not_the_whole_table(tmp
     )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
-    params = {"minute": now - 60, "hour": now - 3600, "sample": 10_000}
-    for query in (_COUNTS, _SAMPLE):
+    statements = (
+        (STATS_SQL.counts, (now - 60, now - 3600)),
+        (STATS_SQL.sample, (now - 3600, 10_000)),
+        (STATS_SQL.per_minute, (now - 3600, now - 3600)),
+    )
+    for query, params in statements:
         plan = " / ".join(
             row[-1]
             for row in conn.execute("EXPLAIN QUERY PLAN " + query.format(queue_filter=""), params)

@@ -20,11 +20,12 @@ from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
 from queuectld.store.postgres.queues import QueueMixin
 from queuectld.store.postgres.schema import migrate
-from queuectld.store.postgres.views import PostgresViews
+from queuectld.store.postgres.views import STATS_SQL
 from queuectld.store.rows import pack_environment, unpack_environment
 from queuectld.store.shared.jobs import JobsMixin
 from queuectld.store.shared.runs import RunsMixin
 from queuectld.store.shared.settings import SettingsMixin
+from queuectld.store.shared.stats import StatsMixin
 
 ENV_CACHE_SIZE = 64  # packed environments remembered by their items; each holds a few kB
 DELETE_CHUNK = 1000  # jobs deleted per statement
@@ -33,12 +34,13 @@ DELETE_CHUNK = 1000  # jobs deleted per statement
 class PostgresStore(
     ControlMixin,
     QueueMixin,
-    PostgresViews,
+    StatsMixin,
     RunsMixin,
     JobsMixin,
     SettingsMixin,
     Store,
 ):
+    STATS_SQL = STATS_SQL
     OWNER_IS = "owner IS NOT DISTINCT FROM ?"
     NO_LIMIT = "LIMIT ALL"
 

@@ -33,11 +33,12 @@ from queuectld.store.rows import (
 from queuectld.store.shared.jobs import JobsMixin
 from queuectld.store.shared.runs import RunsMixin
 from queuectld.store.shared.settings import SettingsMixin
+from queuectld.store.shared.stats import StatsMixin
 from queuectld.store.sql import CLAIMABLE
 from queuectld.store.sqlite.admin import INSERT_JOB, ControlMixin
 from queuectld.store.sqlite.queues import QueueMixin
 from queuectld.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
-from queuectld.store.sqlite.views import SQLiteViews
+from queuectld.store.sqlite.views import STATS_SQL
 
 # Jobs deleted per statement: SQLite's limit on bound parameters is far above
 # this; chunks keep statements small.
@@ -95,12 +96,14 @@ class SQLiteStatements:
 class SQLiteStore(
     ControlMixin,
     QueueMixin,
-    SQLiteViews,
+    StatsMixin,
     RunsMixin,
     JobsMixin,
     SettingsMixin,
     Store,
 ):
+    STATS_SQL = STATS_SQL
+
     def __init__(self, path: str | os.PathLike, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         if not self.path.exists():
