@@ -20,6 +20,8 @@ async def snapshot(request: web.Request) -> dict:
             "type": "snapshot",
             "jobs": status["jobs"],
             "workers": status["workers"],
+            # Every daemon of a shared store (one on SQLite), with its own fleet.
+            "daemons": status.get("daemons", []),
             "queues": client.queue_list(),
             "stats": client.stats(per_minute=True),
         }
