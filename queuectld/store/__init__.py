@@ -7,6 +7,7 @@ from queuectld.store.base import (
     ClaimedJob,
     DaemonRecord,
     Finished,
+    FleetFigures,
     JobRow,
     NewJob,
     RunRow,
@@ -15,12 +16,14 @@ from queuectld.store.base import (
     StoreUnavailable,
     Transition,
 )
+from queuectld.store.location import is_postgres
 
 __all__ = [
     "Canceled",
     "ClaimedJob",
     "DaemonRecord",
     "Finished",
+    "FleetFigures",
     "JobRow",
     "NewJob",
     "Store",
@@ -32,9 +35,6 @@ __all__ = [
 ]
 
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
 def open_store(url_or_path: str) -> Store:
     """Open the backend a location names: a `postgresql://` or `postgres://` URL (a
     libpq connection string) is a PostgreSQL database, a plain path a SQLite file.
@@ -42,7 +42,7 @@ def open_store(url_or_path: str) -> Store:
     Each backend is imported only when asked for, so a plain install, without the
     `postgres` extra, never needs psycopg.
     """
-    if url_or_path.startswith(POSTGRES_SCHEMES):
+    if is_postgres(url_or_path):
         if importlib.util.find_spec("psycopg") is None:
             raise RuntimeError(
                 "a PostgreSQL store needs psycopg, which is not installed: "
@@ -54,3 +54,4 @@ def open_store(url_or_path: str) -> Store:
     from queuectld.store.sqlite.store import SQLiteStore
 
     return SQLiteStore(url_or_path)
+

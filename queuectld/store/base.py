@@ -129,6 +129,8 @@ class RunRow:
     log_path: str | None
     # The result of a daemon that had lost the run to a rescue (see finish_run).
     late_result: dict | None = None
+    owner: str | None = None  # the daemon that claimed it (None: before runs had owners)
+    host: str | None = None  # that daemon's host, while it is registered
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,15 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class FleetFigures:
+    """A daemon's workers as its last heartbeat saw them, for the other daemons' `status`."""
+
+    busy: int
+    idle: int
+    target: int
+
+
+@dataclass(frozen=True)
 class DaemonRecord:
     """A daemon registered in the store, with its last heartbeat."""
 
@@ -199,6 +210,7 @@ class DaemonRecord:
     pid: int
     started_at: float
     heartbeat_at: float
+    workers: FleetFigures | None = None  # None until it has said (or from an older daemon)
 
 
 class Transactions(ABC):
@@ -376,12 +388,15 @@ class Store(Transactions):
 
     # Daemons: identity, heartbeats and the rescue of runs whose daemon is gone
     @abstractmethod
-    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
+    def register_daemon(
+        self, daemon_id: str, host: str, pid: int, now: float, fleet: FleetFigures | None = None
+    ) -> None:
         """Record this daemon as alive (again) with a fresh heartbeat."""
 
     @abstractmethod
-    def beat(self, daemon_id: str, now: float) -> bool:
-        """Renew the daemon's lease; False when it is not registered (any more)."""
+    def beat(self, daemon_id: str, now: float, fleet: FleetFigures | None = None) -> bool:
+        """Renew the daemon's lease and, when given, record its fleet figures; False when
+        it is not registered (any more)."""
 
     @abstractmethod
     def unregister_daemon(self, daemon_id: str) -> None:

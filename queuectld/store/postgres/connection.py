@@ -12,13 +12,14 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
 from queuectld.store.base import StoreUnavailable
+from queuectld.store.location import redact
 
 # SQLSTATEs that are the server's state, not the request's: a hot standby, a server
 # shutting down, a statement canceled. Connection errors and serialization failures
@@ -44,21 +45,6 @@ SESSION = {
     # SQLite's busy timeout.
     "lock_timeout": "5s",
 }
-
-
-def redact(url: str) -> str:
-    """The location with its password replaced, for messages and logs."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{host}"
-    query = urlencode(
-        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _password(url: str) -> str | None:

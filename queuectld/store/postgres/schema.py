@@ -231,6 +231,15 @@ MIGRATIONS.append(
     """
 )
 
+# 3: each daemon's fleet figures, written with its heartbeat, so that `status` on any
+# daemon shows every daemon's workers.
+MIGRATIONS.append(
+    """
+    ALTER TABLE daemons ADD COLUMN busy INTEGER, ADD COLUMN idle INTEGER,
+        ADD COLUMN target INTEGER;
+    """
+)
+
 
 def migrate(db: Database) -> None:
     """Bring the database to the latest schema, or refuse it."""

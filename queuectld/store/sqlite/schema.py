@@ -218,3 +218,13 @@ MIGRATIONS.append(
     ALTER TABLE runs ADD COLUMN late_result TEXT;
     """
 )
+
+# 7: each daemon's fleet figures, written with its heartbeat, so that `status` on any
+# daemon of a shared store shows every daemon's workers.
+MIGRATIONS.append(
+    """
+    ALTER TABLE daemons ADD COLUMN busy INTEGER;
+    ALTER TABLE daemons ADD COLUMN idle INTEGER;
+    ALTER TABLE daemons ADD COLUMN target INTEGER;
+    """
+)
