@@ -2,7 +2,7 @@
 
 A daemon's id is kept in its data home, so that a restarted daemon recognises
 the runs (and the leftover processes) of its previous life as its own. It
-registers at start, renews its lease every HEARTBEAT_SECONDS and, on each beat,
+registers at start, renews its lease every heartbeat (engine/timing.py) and, on each beat,
 rescues the runs of daemons whose lease ran out. With SQLite only one daemon
 uses a store, so nothing is ever rescued there; the same path serves a store
 that several daemons share.
@@ -20,15 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from queuectld.engine.recovery import rescue_expired_runs
-from queuectld.store import Store, StoreUnavailable
+from queuectld.engine.timing import LeaseTiming
+from queuectld.store import FleetFigures, Store, StoreUnavailable
 from queuectld.store.runner import StoreRunner
 
 log = logging.getLogger("queuectld")
 
 ID_FILE = "daemon.id"
-HEARTBEAT_SECONDS = 5.0
-# A daemon silent for this long is presumed dead and its runs are rescued.
-LEASE_SECONDS = 30.0
 
 
 def daemon_id(home: Path) -> str:
@@ -55,19 +53,27 @@ class Lease:
         runner: StoreRunner,
         owner: str,
         on_rescued: Callable[[], None],
-        heartbeat: float = HEARTBEAT_SECONDS,
-        lease: float = LEASE_SECONDS,
+        timing: LeaseTiming | None = None,
+        fleet: Callable[[], FleetFigures | None] = lambda: None,
     ):
         self.runner = runner
         self.owner = owner
         self.on_rescued = on_rescued
-        self.heartbeat = heartbeat
-        self.lease = lease
+        # Recorded with each beat, so that every daemon's `status` shows this one's workers.
+        self.fleet = fleet
+        timing = timing or LeaseTiming()
+        self.heartbeat = timing.heartbeat
+        self.lease = timing.lease
         self._task: asyncio.Task | None = None
 
     async def register(self) -> None:
         await self.runner.call(
-            Store.register_daemon, self.owner, socket.gethostname(), os.getpid(), time.time()
+            Store.register_daemon,
+            self.owner,
+            socket.gethostname(),
+            os.getpid(),
+            time.time(),
+            self.fleet(),
         )
 
     def start(self) -> None:
@@ -85,7 +91,7 @@ class Lease:
 
     async def beat(self) -> None:
         """Renew the lease (registering again if it was lost), then rescue."""
-        if not await self.runner.call(Store.beat, self.owner, time.time()):
+        if not await self.runner.call(Store.beat, self.owner, time.time(), self.fleet()):
             log.warning(
                 "this daemon's registration was gone from the store; registered again",
                 extra={"event": "daemon_reregistered", "daemon": self.owner},

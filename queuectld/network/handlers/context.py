@@ -35,6 +35,8 @@ class HandlerContext:
     hooks: Hooks
     retention: Retention
     home: Path
+    daemon_id: str  # this daemon's id in the store (engine/lease.py)
+    store: str  # the store's location, without its password
     started_at: float
     allow_root: bool  # jobs from TCP clients may run as root
     request_stop: Callable[..., None]  # request_stop(now=False)
