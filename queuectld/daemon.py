@@ -28,6 +28,7 @@ from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
 from queuectld.engine.timing import LeaseTiming
+from queuectld.engine.wakeups import Wakeups
 from queuectld.fleet.supervisor import Supervisor
 from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_home
 from queuectld.network.handlers import Handlers
@@ -40,7 +41,7 @@ from queuectld.network.server import Server
 from queuectld.network.tcp import TcpSettings
 from queuectld.service import activation, sdnotify
 from queuectld.service.manager import ServiceManager
-from queuectld.store import Store, StoreUnavailable, open_store
+from queuectld.store import Store, StoreUnavailable, open_listener, open_store
 from queuectld.store.location import redact
 from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
@@ -191,6 +192,12 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
+        self.wakeups = Wakeups(
+            loop,
+            lambda: self.dispatcher.kick(),
+            lambda report: open_listener(self.store_location, report),
+        )
+        self.wakeups.start()
         self.retention = Retention(self.runner, self.config)
         unix_access = UnixAccess(self.socket_group)
         self.server = Server(
@@ -300,6 +307,7 @@ class Daemon:
             extra={"event": "daemon_stopping", "now": self.stop_now, "running": busy},
         )
         self.dispatcher.hold()
+        self.wakeups.stop()
         self.retention.stop()
         self.scheduler.close()
         if self.stop_now:

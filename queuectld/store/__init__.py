@@ -1,6 +1,7 @@
 """Job storage: one narrow interface (`Store`) and its backends."""
 
 import importlib.util
+from collections.abc import Callable
 
 from queuectld.store.base import (
     Canceled,
@@ -31,6 +32,7 @@ __all__ = [
     "RunRow",
     "StoreUnavailable",
     "Transition",
+    "open_listener",
     "open_store",
 ]
 
@@ -55,3 +57,13 @@ def open_store(url_or_path: str) -> Store:
 
     return SQLiteStore(url_or_path)
 
+
+def open_listener(location: str, report: Callable[[str, str | None], None]):
+    """What tells this daemon that other daemons made jobs due, for a store that
+    several daemons share (store/postgres/listen.py); None for a store of its own.
+    Not started: the caller starts and stops it."""
+    if not is_postgres(location):
+        return None
+    from queuectld.store.postgres.listen import Listener
+
+    return Listener(location, report)

@@ -105,10 +105,12 @@ class Portable:
 class Database:
     """One connection, and the few ways the backend talks through it."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, application_name: str = DEFAULTS["application_name"]):
         self.location = redact(url)
         self._url = url
         self._secret = _password(url)
+        # Which connection of a daemon this is, in pg_stat_activity (unless the URL says).
+        self._defaults = {**DEFAULTS, "application_name": application_name}
         self.conn = self._connect()
 
     def _connect(self) -> psycopg.Connection:
@@ -117,7 +119,7 @@ class Database:
         except psycopg.ProgrammingError as exc:
             message = _scrub(str(exc).strip(), self._secret)
             raise ValueError(f"bad PostgreSQL location {self.location}: {message}") from None
-        options = {k: v for k, v in DEFAULTS.items() if k not in given}
+        options = {k: v for k, v in self._defaults.items() if k not in given}
         try:
             conn = psycopg.connect(self._url, autocommit=True, **options)
             for name, value in SESSION.items():

@@ -18,6 +18,7 @@ from protocol.messages import JOB_STATES
 from queuectld.store.base import Store
 from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
+from queuectld.store.postgres.notices import CHANNEL, DueNotices
 from queuectld.store.postgres.queues import QueueMixin
 from queuectld.store.postgres.schema import migrate
 from queuectld.store.postgres.views import PostgresViews
@@ -31,6 +32,7 @@ DELETE_CHUNK = 1000  # jobs deleted per statement
 
 
 class PostgresStore(
+    DueNotices,
     ControlMixin,
     QueueMixin,
     PostgresViews,
@@ -75,10 +77,15 @@ class PostgresStore(
 
     def commit(self) -> None:
         self._env_ids.clear()
+        if self.jobs_became_due:
+            # Delivered to the listeners only if, and when, the commit succeeds.
+            self.db.execute(f"NOTIFY {CHANNEL}")
+            self.jobs_became_due = False
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
         self._env_ids.clear()
+        self.jobs_became_due = False
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
