@@ -1,0 +1,294 @@
+"""Several daemons, one PostgreSQL database: each with its own data home, started as
+real processes with `--store`, killed with real signals.
+
+Each test gets a database of its own (tests/postgres.py). The lease is shortened
+(`--lease-seconds`, `--heartbeat-seconds`) so that a rescue happens within seconds.
+Every daemon is stopped, and every process it started killed, by pid afterwards.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from protocol.times import parse_iso
+from queuectld.fleet.survivors import RUN_MARKER
+from tests.conftest import ROOT, Daemon, wait_for
+from tests.postgres import POSTGRES_WANTED, postgres_database
+
+if not POSTGRES_WANTED:
+    pytest.skip(
+        "QUEUECTL_TEST_POSTGRES=0: the postgres backend is left out", allow_module_level=True
+    )
+
+import psycopg  # noqa: E402 - only once PostgreSQL is known to be wanted
+
+from queuectld.store.postgres.listen import APPLICATION_NAME as LISTENER_NAME  # noqa: E402
+
+SECRET = "s3cret-pw"  # the server trusts local connections, so any password opens it
+FAST_LEASE = ("--heartbeat-seconds", "0.5", "--lease-seconds", "4")
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh database's URL, with a password in it that must never be shown."""
+    with postgres_database("cluster") as url:
+        yield url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+
+
+@pytest.fixture
+def start_daemons(database) -> Iterator[Callable[..., list[Daemon]]]:
+    """start_daemons(count, workers) -> daemons, each in a new data home, all on
+    `database`."""
+    started: list[Daemon] = []
+    homes: list[Path] = []
+
+    def start(count: int, workers: int, *extra: str) -> list[Daemon]:
+        daemons = []
+        for _ in range(count):
+            home = Path(tempfile.mkdtemp(prefix="qctl-"))
+            homes.append(home)
+            daemon = Daemon(home, workers, ("--store", database, *FAST_LEASE, *extra))
+            started.append(daemon)
+            daemons.append(daemon.start())
+        return daemons
+
+    yield start
+    for daemon in started:
+        daemon.cleanup()
+    for home in homes:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def daemon_id(daemon: Daemon) -> str:
+    return (daemon.home / "daemon.id").read_text().strip()
+
+
+def counts(daemon: Daemon) -> dict[str, int]:
+    return daemon.client().status()["jobs"]
+
+
+def all_completed(daemon: Daemon, total: int) -> bool:
+    jobs = counts(daemon)
+    assert jobs["dead"] == 0 and jobs["canceled"] == 0, jobs
+    return jobs["completed"] == total
+
+
+# -- the store location ---------------------------------------------------------------
+
+
+def _queuectld(home: Path, *args: str, env: dict[str, str] | None = None):
+    environ = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "queuectld", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+    )
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_daemon_that_cannot_reach_its_database_says_so_in_one_line(home, how):
+    unreachable = f"postgresql://postgres:{SECRET}@127.0.0.1:1/qctl_nowhere"
+    if how == "flag":
+        result = _queuectld(home, "--store", unreachable)
+    else:
+        result = _queuectld(home, env={"QUEUECTL_STORE": unreachable})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("queuectld: cannot reach the job store postgresql://postgres:***@")
+    assert SECRET not in result.stderr + result.stdout
+    assert not (home / "queuectl.db").exists()
+
+
+def test_a_lease_shorter_than_three_heartbeats_is_refused(home):
+    result = _queuectld(home, "--heartbeat-seconds", "2", "--lease-seconds", "5")
+    assert result.returncode == 2
+    assert "--lease-seconds (5) must be at least 3 heartbeats" in result.stderr
+
+
+def test_status_on_sqlite_lists_the_one_daemon(daemon):
+    status = daemon.cli_json("status")
+    [only] = status["daemons"]
+    assert only["id"] == daemon_id(daemon) == status["daemon"]["id"]
+    assert (only["host"], only["pid"]) == (socket.gethostname(), daemon.pid)
+    assert only["workers"] == {"busy": 0, "idle": 0, "target": 0}
+    assert status["daemon"]["store"] == str(daemon.home / "queuectl.db")
+    text = daemon.cli("status").stdout
+    assert f"daemon {only['id']} on {only['host']} (pid {daemon.pid})" in text
+
+
+# -- several daemons, one database ----------------------------------------------------
+
+
+def test_status_on_any_daemon_shows_every_daemon_and_never_the_password(start_daemons):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 2)[0]
+    ids = {daemon_id(a): a, daemon_id(b): b}
+
+    def b_seen_from_a():
+        listed = {d["id"]: d for d in a.cli_json("status")["daemons"]}
+        seen = listed.get(daemon_id(b))
+        return len(listed) == 2 and seen and seen["workers"]["idle"] == 2 and listed
+
+    listed = wait_for(b_seen_from_a, 15, what="b's two idle workers in a's status")
+    for daemon_id_, record in listed.items():
+        assert (record["host"], record["pid"]) == (socket.gethostname(), ids[daemon_id_].pid)
+    assert listed[daemon_id(a)]["workers"] == {"busy": 0, "idle": 0, "target": 0}
+    assert listed[daemon_id(b)]["workers"] == {"busy": 0, "idle": 2, "target": 2}
+    status = a.cli("status", "--json").stdout + a.cli("status").stdout
+    assert "postgresql://postgres:***@127.0.0.1" in status
+    text = a.cli("status").stdout
+    assert sum(line.startswith("  daemon ") for line in text.splitlines()) == 2
+    assert f"daemon {daemon_id(b)} on {socket.gethostname()} (pid {b.pid}): 0 busy" in text
+    for daemon in (a, b):
+        assert SECRET not in status + daemon.log_text()
+
+
+def test_show_says_which_daemon_ran_each_run(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    [job_id] = a.client().enqueue({"command": "true"}, cwd=str(workdir))
+    wait_for(lambda: a.client().get_job(job_id)["state"] == "completed", 20, what="the job")
+    [run] = a.cli_json("show", job_id)["history"]
+    assert (run["daemon"], run["host"]) == (daemon_id(b), socket.gethostname())
+    b.stop()  # a daemon that left: its runs keep its id, its host is no longer known
+    [run] = a.cli_json("show", job_id)["history"]
+    assert (run["daemon"], run["host"]) == (daemon_id(b), None)
+
+
+def test_three_daemons_drain_three_thousand_jobs_each_exactly_once(start_daemons, workdir):
+    daemons = start_daemons(3, 2)
+    ran = workdir / "ran"
+    jobs = [{"command": f'echo "$QUEUECTL_JOB_ID ${RUN_MARKER}" >> {ran}'}] * 3000
+    ids = [i for batch in daemons[0].client().enqueue_many(jobs, cwd=str(workdir)) for i in batch]
+    wait_for(lambda: all_completed(daemons[1], 3000), 240, 0.5, what="3,000 jobs to complete")
+    lines = [line.split() for line in ran.read_text().splitlines()]
+    times = collections.Counter(job for job, _ in lines)
+    assert sorted(times) == sorted(ids)
+    assert set(times.values()) == {1}
+    ran_on = collections.Counter(marker.split(":")[0] for _, marker in lines)
+    assert set(ran_on) == {daemon_id(d) for d in daemons}  # the work was shared
+
+
+def _running_on(owner: str) -> list[int]:
+    """Processes of runs `owner` started (their marker names it), wherever they are."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(RUN_MARKER, "").startswith(owner + ":"):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_daemon_killed_mid_drain_loses_nothing_and_no_job_runs_twice_at_once(
+    start_daemons, workdir
+):
+    daemons = start_daemons(3, 2)
+    a, victim, c = daemons
+    trace = workdir / "trace"
+    record = f'"$QUEUECTL_JOB_ID ${RUN_MARKER} $(date +%s.%N)" >> {trace}'
+    command = f"echo start {record}; sleep 0.2; echo end {record}"
+    total = 240
+    ids = a.client().enqueue(*[{"command": command}] * total, cwd=str(workdir))
+    wait_for(lambda: counts(a)["completed"] >= total // 4, 60, 0.1, what="a quarter done")
+    lost = daemon_id(victim)
+    assert _running_on(lost), "the victim should have been running jobs"
+    victim.kill9()
+    # Its workers kill their jobs as the daemon dies; once none is left, every run the
+    # victim started has ended, whatever the trace says.
+    wait_for(lambda: not _running_on(lost), 10, 0.05, what="the victim's jobs to die")
+    dead_at = time.time()
+    wait_for(lambda: all_completed(a, total), 120, 0.25, what="every job to complete")
+
+    runs: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
+    for line in trace.read_text().splitlines():
+        edge, job, marker, at = line.split()
+        runs[(job, marker)][edge] = float(at)
+    by_job: dict[str, list[tuple[float, float, str]]] = collections.defaultdict(list)
+    cut_short = set()
+    for (job, marker), edges in runs.items():
+        owner = marker.split(":")[0]
+        if "end" not in edges:
+            assert owner == lost, f"a run of {job} on a live daemon never ended"
+            assert edges["start"] < dead_at
+            cut_short.add(job)
+        by_job[job].append((edges["start"], edges.get("end", dead_at), owner))
+    assert sorted(by_job) == sorted(ids)
+    assert cut_short, "the kill should have cut some runs short"
+    for job, spans in by_job.items():
+        assert len(spans) - (job in cut_short) == 1, f"{job} ran to its end more than once"
+        spans.sort()
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+            assert end <= start, f"{job} ran on {first} and {second} at once"
+    for job in cut_short:
+        history = a.client().get_job(job)["history"]
+        rescued = [run for run in history if run["outcome"] == "interrupted"]
+        assert [(run["daemon"], run["error"]) for run in rescued] == [
+            (lost, "interrupted: daemon lost")
+        ]
+        assert history[-1]["outcome"] == "completed" and history[-1]["daemon"] != lost
+    alive = {d["id"] for d in c.client().status()["daemons"]}
+    assert alive == {daemon_id(a), daemon_id(c)}
+
+
+# -- wake-ups across daemons ----------------------------------------------------------
+
+
+def _wait_seconds(daemon: Daemon, job_id: str) -> float:
+    """From enqueue to the start of its first run, as the daemons recorded them."""
+    job = daemon.client().get_job(job_id)
+    return parse_iso(job["history"][0]["started_at"]) - parse_iso(job["created_at"])
+
+
+def _started_through_b(a: Daemon, b: Daemon, workdir: Path, count: int) -> list[float]:
+    waits = []
+    for _ in range(count):
+        [job_id] = a.client().enqueue({"command": "true"}, cwd=str(workdir))
+        wait_for(lambda j=job_id: a.client().get_job(j)["state"] == "completed", 20, 0.01)
+        assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
+        waits.append(_wait_seconds(a, job_id))
+    return waits
+
+
+def test_an_enqueue_through_one_daemon_starts_at_once_on_another(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    wait_for(lambda: b.client().status()["workers"]["idle"] == 1, 15, what="b's worker")
+    waits = _started_through_b(a, b, workdir, 10)
+    # Polling would take up to a second (POLL_SECONDS); a notification, milliseconds.
+    assert statistics.median(waits) < 0.25, waits
+    assert "cannot listen" not in b.log_text()
+
+
+def test_a_lost_listening_connection_falls_back_to_polling_then_listens_again(
+    start_daemons, database, workdir
+):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    wait_for(lambda: b.client().status()["workers"]["idle"] == 1, 15, what="b's worker")
+    with psycopg.connect(database, autocommit=True) as admin:
+        for _ in range(2):  # twice in a row: still logged once per outage
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()",
+                (LISTENER_NAME,),
+            )
+            time.sleep(0.3)
+        [job_id] = a.client().enqueue({"command": "true"}, cwd=str(workdir))
+        wait_for(lambda: a.client().get_job(job_id)["state"] == "completed", 10, 0.05)
+        wait_for(lambda: "listening for other daemons' wake-ups again" in b.log_text(), 10)
+    assert b.log_text().count("cannot listen for other daemons' wake-ups") == 1
+    assert statistics.median(_started_through_b(a, b, workdir, 5)) < 0.25
