@@ -273,6 +273,7 @@ class Daemon:
             "socket": str(self.listeners.socket_path),
             "socket_activated": self.listeners.socket_activated,
             "metrics": f"{address[0]}:{address[1]}" if address else None,
+            "wakeups": self.wakeups.mode,
         }
 
     def _on_stop_signal(self, sig: int) -> None:

@@ -41,5 +41,6 @@ class HandlerContext:
     allow_root: bool  # jobs from TCP clients may run as root
     request_stop: Callable[..., None]  # request_stop(now=False)
     is_stopping: Callable[[], bool]
-    # {"socket": path, "socket_activated": bool, "metrics": "host:port" or None}
+    # {"socket": path, "socket_activated": bool, "metrics": "host:port" or None,
+    #  "wakeups": "local", "notify" or "polling"}
     listening: Callable[[], dict]
