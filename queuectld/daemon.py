@@ -113,8 +113,8 @@ class Daemon:
             store = open_store(self.store_location)
         except StoreUnavailable as exc:
             raise StartupError(f"cannot reach the job store {shown}: {exc}") from None
-        except Exception as exc:
-            raise StartupError(f"cannot open the job store {shown}: {exc}") from None
+        except Exception as exc:  # its message names the store (without a password)
+            raise StartupError(f"cannot open the job store: {exc}") from None
         self.runner = StoreRunner(store, loop)
         self.runner.start()
         try:
