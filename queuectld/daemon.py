@@ -42,7 +42,7 @@ from queuectld.network.tcp import TcpSettings
 from queuectld.service import activation, sdnotify
 from queuectld.service.manager import ServiceManager
 from queuectld.store import Store, StoreUnavailable, open_listener, open_store
-from queuectld.store.location import redact
+from queuectld.store.location import is_postgres, redact
 from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
 from queuectld.telemetry.figures import Figures, serve_metrics
@@ -136,6 +136,8 @@ class Daemon:
             lambda: self.dispatcher.kick(),
             self.timing,
             fleet=lambda: self.supervisor.figures(),
+            # Only where another daemon could take this one's runs.
+            fencing=_DispatcherFencing(self) if is_postgres(self.store_location) else None,
         )
         self.config = Config(stored)
         self.events = JobEvents()
@@ -344,6 +346,19 @@ class Daemon:
     def _on_worker_idle(self) -> None:
         self.dispatcher.kick()
         self.telemetry.changed()
+
+
+class _DispatcherFencing:
+    """Fencing, as the lease asks for it: the dispatcher stops and kills its jobs."""
+
+    def __init__(self, daemon: Daemon):
+        self._daemon = daemon
+
+    def fence(self) -> None:
+        self._daemon.dispatcher.fence(self._daemon.timing.fence_grace)
+
+    def lift(self) -> None:
+        self._daemon.dispatcher.unfence()
 
 
 def _store_ping(store: Store) -> None:

@@ -14,12 +14,28 @@ LEASE_SECONDS = 30.0
 # A lease must survive a few missed beats, or a slow store thread alone would make
 # the other daemons rescue the runs of a daemon that is alive.
 BEATS_PER_LEASE = 3
+# A daemon that has not renewed its lease for this share of it fences itself: it
+# starts nothing and kills its running jobs, so that they are dead before another
+# daemon may presume it dead and start them again (the rest is the margin for a
+# kill to take effect and for clocks that disagree a little).
+FENCE_SHARE = 2 / 3
 
 
 @dataclass(frozen=True)
 class LeaseTiming:
     heartbeat: float = HEARTBEAT_SECONDS
     lease: float = LEASE_SECONDS
+
+    @property
+    def fence_after(self) -> float:
+        """Seconds without a renewed lease after which a daemon fences itself."""
+        return self.lease * FENCE_SHARE
+
+    @property
+    def fence_grace(self) -> float:
+        """The longest a fenced job gets between SIGTERM and SIGKILL: half of what
+        is left of the lease, whatever `kill-grace` says."""
+        return (self.lease - self.fence_after) / 2
 
     @classmethod
     def of(cls, heartbeat: float | None, lease: float | None) -> LeaseTiming:
