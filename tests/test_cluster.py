@@ -16,9 +16,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
@@ -184,16 +186,63 @@ def test_three_daemons_drain_three_thousand_jobs_each_exactly_once(start_daemons
     assert set(ran_on) == {daemon_id(d) for d in daemons}  # the work was shared
 
 
-def _running_on(owner: str) -> list[int]:
-    """Processes of runs `owner` started (their marker names it), wherever they are."""
-    found = []
+def _running_on(owner: str) -> set[str]:
+    """The runs `owner` started that still have a process (their marker names the
+    daemon), wherever they are."""
+    found = set()
     for process in psutil.process_iter():
         try:
-            if process.environ().get(RUN_MARKER, "").startswith(owner + ":"):
-                found.append(process.pid)
+            marker = process.environ().get(RUN_MARKER, "")
         except psutil.Error:
             continue
+        if marker.startswith(owner + ":"):
+            found.add(marker)
     return found
+
+
+def traced(trace: Path, seconds: float) -> str:
+    """A job that writes its start and its end, with its run's marker, to `trace`."""
+    record = f'"$QUEUECTL_JOB_ID ${RUN_MARKER} $(date +%s.%N)" >> {trace}'
+    return f"echo start {record}; sleep {seconds}; echo end {record}"
+
+
+def check_runs(trace: Path, ids: list[str], lost: str, dead_at: float) -> set[str]:
+    """Check the trace: no job ran twice at once; only the runs of the daemon `lost`
+    were cut short, and they had ended by `dead_at`; every job ran to its end once
+    on the other daemons, or on `lost` (more than once only there: a run that ended
+    as its daemon died, before its result was stored, runs again, which is the
+    at-least-once of GUARANTEES.md). Returns the jobs whose run was cut short."""
+    runs: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
+    for line in trace.read_text().splitlines():
+        edge, job, marker, at = line.split()
+        runs[(job, marker)][edge] = float(at)
+    by_job: dict[str, list[tuple[float, float, str]]] = collections.defaultdict(list)
+    cut_short: set[str] = set()
+    unended: set[tuple[str, float]] = set()
+    for (job, marker), edges in runs.items():
+        owner = marker.split(":")[0]
+        if "end" not in edges:
+            assert owner == lost, f"a run of {job} on a live daemon never ended"
+            assert edges["start"] < dead_at
+            cut_short.add(job)
+            unended.add((job, edges["start"]))
+        by_job[job].append((edges["start"], edges.get("end", dead_at), owner))
+    assert sorted(by_job) == sorted(ids)
+    assert cut_short, "some runs should have been cut short"
+    for job, spans in by_job.items():
+        ended = [owner for start, end, owner in spans if (job, start) not in unended]
+        assert ended, f"{job} never ran to its end"
+        assert sum(owner != lost for owner in ended) <= 1, f"{job} ran to its end twice"
+        spans.sort()
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+            assert end <= start, f"{job} ran on {first} and {second} at once"
+    return cut_short
+
+
+def rescued_runs(daemon: Daemon, job: str) -> list[dict]:
+    return [
+        run for run in daemon.client().get_job(job)["history"] if run["outcome"] == "interrupted"
+    ]
 
 
 def test_a_daemon_killed_mid_drain_loses_nothing_and_no_job_runs_twice_at_once(
@@ -202,10 +251,8 @@ def test_a_daemon_killed_mid_drain_loses_nothing_and_no_job_runs_twice_at_once(
     daemons = start_daemons(3, 2)
     a, victim, c = daemons
     trace = workdir / "trace"
-    record = f'"$QUEUECTL_JOB_ID ${RUN_MARKER} $(date +%s.%N)" >> {trace}'
-    command = f"echo start {record}; sleep 0.2; echo end {record}"
     total = 240
-    ids = a.client().enqueue(*[{"command": command}] * total, cwd=str(workdir))
+    ids = a.client().enqueue(*[{"command": traced(trace, 0.2)}] * total, cwd=str(workdir))
     wait_for(lambda: counts(a)["completed"] >= total // 4, 60, 0.1, what="a quarter done")
     lost = daemon_id(victim)
     assert _running_on(lost), "the victim should have been running jobs"
@@ -215,36 +262,121 @@ def test_a_daemon_killed_mid_drain_loses_nothing_and_no_job_runs_twice_at_once(
     wait_for(lambda: not _running_on(lost), 10, 0.05, what="the victim's jobs to die")
     dead_at = time.time()
     wait_for(lambda: all_completed(a, total), 120, 0.25, what="every job to complete")
-
-    runs: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
-    for line in trace.read_text().splitlines():
-        edge, job, marker, at = line.split()
-        runs[(job, marker)][edge] = float(at)
-    by_job: dict[str, list[tuple[float, float, str]]] = collections.defaultdict(list)
-    cut_short = set()
-    for (job, marker), edges in runs.items():
-        owner = marker.split(":")[0]
-        if "end" not in edges:
-            assert owner == lost, f"a run of {job} on a live daemon never ended"
-            assert edges["start"] < dead_at
-            cut_short.add(job)
-        by_job[job].append((edges["start"], edges.get("end", dead_at), owner))
-    assert sorted(by_job) == sorted(ids)
-    assert cut_short, "the kill should have cut some runs short"
-    for job, spans in by_job.items():
-        assert len(spans) - (job in cut_short) == 1, f"{job} ran to its end more than once"
-        spans.sort()
-        for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
-            assert end <= start, f"{job} ran on {first} and {second} at once"
-    for job in cut_short:
-        history = a.client().get_job(job)["history"]
-        rescued = [run for run in history if run["outcome"] == "interrupted"]
-        assert [(run["daemon"], run["error"]) for run in rescued] == [
+    for job in check_runs(trace, ids, lost, dead_at):
+        assert [(run["daemon"], run["error"]) for run in rescued_runs(a, job)] == [
             (lost, "interrupted: daemon lost")
         ]
-        assert history[-1]["outcome"] == "completed" and history[-1]["daemon"] != lost
+        assert a.client().get_job(job)["history"][-1]["daemon"] != lost
     alive = {d["id"] for d in c.client().status()["daemons"]}
     assert alive == {daemon_id(a), daemon_id(c)}
+
+
+class Cable:
+    """A TCP relay to the PostgreSQL server that a test can cut (every connection
+    dropped, new ones refused) and mend: a network split between one daemon and
+    the database, while the daemon itself keeps running."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        port = self._server.getsockname()[1]
+        self.url = urlunsplit(parts._replace(netloc=parts.netloc.replace(
+            f"{self._target[0]}:{self._target[1]}", f"127.0.0.1:{port}"
+        )))  # fmt: skip
+        assert self.url != url
+        self._cut = threading.Event()
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            for end in self._open:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                end.close()
+            self._open.clear()
+
+    def mend(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self._server.close()
+
+
+def test_a_daemon_cut_off_from_the_database_kills_its_jobs_before_its_lease_runs_out(
+    start_daemons, database, workdir
+):
+    cable = Cable(database)
+    try:
+        a, c = start_daemons(2, 1)
+        [cut_off] = start_daemons(1, 2, "--store", cable.url)
+        lost = daemon_id(cut_off)
+        trace = workdir / "trace"
+        # Jobs that ignore SIGTERM: only the fence's early SIGKILL ends them in time
+        # (kill-grace, 5 s, is longer than what is left of the lease).
+        command = "trap '' TERM; " + traced(trace, 5)
+        ids = a.client().enqueue(*[{"command": command}] * 6, cwd=str(workdir))
+        wait_for(lambda: len(_running_on(lost)) == 2, 20, 0.05, what="two jobs on the daemon")
+        cable.cut()
+        cut_at = time.time()
+        wait_for(lambda: not _running_on(lost), 10, 0.05, what="the cut-off daemon's jobs to die")
+        dead_at = time.time()
+        # Killed before the others may presume it dead (4 s after its last heartbeat).
+        assert dead_at - cut_at < 4.0
+        assert "lease not renewed for" in cut_off.log_text()
+        wait_for(lambda: all_completed(a, 6), 60, 0.25, what="every job to complete")
+        cut_short = check_runs(trace, ids, lost, dead_at)
+        assert len(cut_short) == 2
+
+        cable.mend()  # it rejoins by itself; its own results of the killed runs come late
+        wait_for(lambda: "lease renewed again" in cut_off.log_text(), 20, what="a rejoin")
+        for job in cut_short:
+            wait_for(lambda j=job: "late_result" in rescued_runs(a, j)[0], 20, what="late result")
+            [rescued] = rescued_runs(a, job)
+            assert (rescued["daemon"], rescued["error"]) == (lost, "interrupted: daemon lost")
+            assert rescued["late_result"]["error"] == "interrupted: lease not renewed"
+            assert a.client().get_job(job)["state"] == "completed"
+        for daemon in (a, c):
+            assert daemon.cli("worker", "stop").returncode == 0
+        [job_id] = cut_off.client().enqueue({"command": "true"}, cwd=str(workdir))
+        wait_for(lambda: cut_off.client().get_job(job_id)["state"] == "completed", 20)
+        assert cut_off.client().get_job(job_id)["history"][0]["daemon"] == lost
+    finally:
+        cable.close()
 
 
 # -- wake-ups across daemons ----------------------------------------------------------
