@@ -262,6 +262,7 @@ class Daemon:
             home=self.home,
             daemon_id=self.daemon_id,
             store=redact(self.store_location),
+            shared_store=is_postgres(self.store_location),
             started_at=self.started_at,
             allow_root=self.allow_root,
             request_stop=self.request_stop,

@@ -441,3 +441,14 @@ def test_cancel_of_a_job_running_on_another_daemon_is_refused_there(start_daemon
     assert a.client().get_job(job_id)["state"] == "processing"
     assert b.cli("cancel", job_id).returncode == 0
     assert a.client().get_job(job_id)["state"] == "canceled"
+
+
+def test_a_wait_through_one_daemon_sees_a_job_end_on_another(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    [job_id] = a.client().enqueue({"command": "sleep 0.5"}, cwd=str(workdir))
+    began = time.monotonic()
+    result = a.client().call("wait", ids=[job_id], timeout=30)
+    assert result == {"states": {job_id: "completed"}, "done": True}
+    # Without a job event from b, a reads the store every half second.
+    assert time.monotonic() - began < 3
+    assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)

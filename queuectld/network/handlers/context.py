@@ -37,6 +37,7 @@ class HandlerContext:
     home: Path
     daemon_id: str  # this daemon's id in the store (engine/lease.py)
     store: str  # the store's location, without its password
+    shared_store: bool  # other daemons may run this store's jobs (PostgreSQL)
     started_at: float
     allow_root: bool  # jobs from TCP clients may run as root
     request_stop: Callable[..., None]  # request_stop(now=False)
