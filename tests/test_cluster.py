@@ -9,6 +9,7 @@ Every daemon is stopped, and every process it started killed, by pid afterwards.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import shutil
 import socket
@@ -452,3 +453,39 @@ def test_a_wait_through_one_daemon_sees_a_job_end_on_another(start_daemons, work
     # Without a job event from b, a reads the store every half second.
     assert time.monotonic() - began < 3
     assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
+
+
+# -- rules the database keeps for all daemons together --------------------------------
+
+
+def test_a_queue_limited_to_two_never_runs_more_across_three_daemons(start_daemons, workdir):
+    daemons = start_daemons(3, 4)
+    a = daemons[0]
+    a.client().call("queue_set", name="lim", concurrency=2)
+    trace = workdir / "trace"
+    jobs = [{"command": traced(trace, 0.1), "queue": "lim"}] * 40
+    a.client().enqueue(*jobs, cwd=str(workdir))
+    wait_for(lambda: all_completed(a, 40), 90, 0.25, what="every job to complete")
+    edges = []
+    for line in trace.read_text().splitlines():
+        edge, _, _, at = line.split()
+        edges.append((float(at), 1 if edge == "start" else -1))
+    running = most = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):  # an end before a start
+        running += step
+        most = max(most, running)
+    assert most == 2
+
+
+def test_one_unique_key_from_32_clients_on_three_daemons_makes_one_job(start_daemons, workdir):
+    daemons = start_daemons(3, 0)
+
+    def submit(n: int) -> str:
+        client = daemons[n % 3].client()
+        [job_id] = client.enqueue({"command": "true", "unique_key": "once"}, cwd=str(workdir))
+        return job_id
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        ids = set(pool.map(submit, range(32)))
+    assert len(ids) == 1
+    assert [counts(d)["pending"] for d in daemons] == [1, 1, 1]  # one job, seen by all
