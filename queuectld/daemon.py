@@ -198,6 +198,7 @@ class Daemon:
             loop,
             lambda: self.dispatcher.kick(),
             lambda report: open_listener(self.store_location, report),
+            check_cancels=lambda: self.dispatcher.check_cancel_requests(),
         )
         self.wakeups.start()
         self.retention = Retention(self.runner, self.config)

@@ -500,6 +500,27 @@ class Dispatcher:
         self.supervisor.send(run.worker, messages.kill(reason.value, grace))
         return True
 
+    def check_cancel_requests(self) -> None:
+        """Kill the running jobs whose cancel was asked through another daemon of a
+        shared store (Store.request_cancel); they end `canceled` as a local cancel."""
+        if self.active:
+            self.runner.submit(Store.cancel_requests, (self.owner,), {}, self._cancel_asked)
+
+    def _cancel_asked(self, job_ids: list[str] | None, error: BaseException | None) -> None:
+        # A job held ahead (claimed, not started) is not looked at: held only while
+        # runs take milliseconds, it is over about as soon as a kill would land.
+        if error is not None:
+            return  # the next notification or poll asks again
+        for job_id in job_ids or ():
+            run = self.active.get(job_id)
+            if run is not None and run.kill_reason is None:
+                log.info(
+                    "job %s canceled through another daemon",
+                    job_id,
+                    extra={"event": "job_cancel_requested", "job": job_id},
+                )
+                self.kill_running(job_id, CANCELED_BY_USER)
+
     def interrupt_worker(self, worker: Worker) -> None:
         if worker.run is not None:
             self.kill_running(worker.run.job.id, INTERRUPTED)

@@ -6,7 +6,9 @@ store another daemon's enqueue must wake this one: the store's listener
 (store/postgres/listen.py) reports each notification, and the dispatcher is
 kicked. While there is no subscription (at start, or after the connection to
 the database dropped) the dispatcher is kicked every POLL_SECONDS instead; the
-daemon says so once in its log, and again when it has subscribed again.
+daemon says so once in its log, and again when it has subscribed again. A
+cancel another daemon asked of one of this daemon's running jobs comes the same
+ways.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class Wakeups:
         kick: Callable[[], None],
         open_source: Callable[[Callable[[str, str | None], None]], Source | None],
         poll_seconds: float = POLL_SECONDS,
+        check_cancels: Callable[[], None] = lambda: None,
     ):
         self.loop = loop
         self.kick = kick
+        # Look for cancels other daemons asked of this one's running jobs.
+        self.check_cancels = check_cancels
         self.poll_seconds = poll_seconds
         self.source = open_source(self._report)
         self._poll_task: asyncio.Task | None = None
@@ -69,6 +74,8 @@ class Wakeups:
     def _on(self, kind: str, reason: str | None) -> None:
         if kind == "due":
             self.kick()
+        elif kind == "cancel":
+            self.check_cancels()
         elif kind == "up":
             self._stop_polling()
             if self._lost_logged:
@@ -77,7 +84,8 @@ class Wakeups:
                     "listening for other daemons' wake-ups again",
                     extra={"event": "wakeups_resumed"},
                 )
-            self.kick()  # what became due while nobody listened
+            self.kick()  # what became due, or was asked, while nobody listened
+            self.check_cancels()
         elif kind == "down":
             self._start_polling()
             if not self._lost_logged:
@@ -103,3 +111,4 @@ class Wakeups:
         while True:
             await asyncio.sleep(self.poll_seconds)
             self.kick()
+            self.check_cancels()

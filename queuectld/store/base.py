@@ -415,6 +415,16 @@ class Store(Transactions):
         and forget those daemons. Returns the runs it ended."""
 
     @abstractmethod
+    def request_cancel(self, job_id: str, now: float) -> str | None:
+        """Ask the daemon that runs a `processing` job to cancel it: marks the job's
+        running run, and returns that run's owner (None: the job is not running)."""
+
+    @abstractmethod
+    def cancel_requests(self, owner: str) -> list[str]:
+        """Ids of the jobs whose running run `owner` owns and whose cancel another
+        daemon requested (see request_cancel)."""
+
+    @abstractmethod
     def instance_id(self) -> str:
         """A random id fixed when the store was created: the marker of the processes of
         runs claimed before runs had owners (see `running_attempts`)."""

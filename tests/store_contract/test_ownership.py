@@ -159,3 +159,18 @@ def test_each_run_says_which_daemon_ran_it_and_keeps_the_id_when_it_is_gone(stor
     store.unregister_daemon(A)
     runs = store.get_job("x").history
     assert [(r.owner, r.host) for r in runs] == [(A, None), (B, "host-b")]
+
+
+def test_a_cancel_requested_elsewhere_marks_the_run_for_its_owner(store):
+    two_daemons(store)
+    store.insert_jobs([job(job_id="x"), job(job_id="y"), job(job_id="z")], 0.0, "error")
+    [x] = store.claim_due_jobs(1.0, 1, A)
+    store.claim_due_jobs(1.0, 1, B)
+    assert store.request_cancel("x", 2.0) == A
+    assert store.request_cancel("z", 2.0) is None  # not running: nobody to ask
+    assert store.request_cancel("nope", 2.0) is None
+    assert store.cancel_requests(A) == ["x"]
+    assert store.cancel_requests(B) == []
+    assert store.finish_run(x.seq, x.run, owner=A, change=COMPLETED, now=3.0).applied
+    assert store.cancel_requests(A) == []  # ended: the request is spent
+    assert store.request_cancel("x", 4.0) is None

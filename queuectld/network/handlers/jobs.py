@@ -186,6 +186,14 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
         finally:
             ctx.events.unsubscribe(job_id, waiter)
         return await get_job(ctx, {"id": job_id})
+    if ctx.shared_store:
+        owner = await ctx.runner.call(Store.request_cancel, job_id, time.time())
+        if owner is not None and owner != ctx.daemon_id:
+            # Another daemon runs it, and learns of the request through the store; no
+            # event of ours marks the end, so only the store is read until then.
+            no_event = asyncio.get_running_loop().create_future()
+            await _wait_for_ends(ctx, [no_event], [job_id], MAX_WAIT)
+            return await get_job(ctx, {"id": job_id})
     # A job held ahead is not running yet: it goes back, then is canceled waiting.
     canceled = await ctx.dispatcher.change_rules(
         lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()),

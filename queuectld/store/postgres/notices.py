@@ -1,4 +1,5 @@
-"""Telling the other daemons that jobs became due: one NOTIFY per transaction.
+"""Telling the other daemons that jobs became due (or that a cancel is asked of
+one of them): one NOTIFY per transaction and channel.
 
 A call that can make jobs claimable now (an insert, a release or rescue of
 claims, a retry, an edit, a queue resumed or given room) marks the transaction,
@@ -12,17 +13,27 @@ from __future__ import annotations
 from queuectld.store.base import Enqueued, JobRow, RunningAttempt
 
 CHANNEL = "queuectl_due"
+# A cancel of a running job was asked for through another daemon than its owner.
+CANCEL_CHANNEL = "queuectl_cancel"
 
 
 class DueNotices:
     """Mixed in before the statement mixins: marks what may have made jobs due."""
 
-    jobs_became_due = False  # set during a transaction, sent and cleared at its commit
+    # Set during a transaction, sent and cleared at its commit.
+    jobs_became_due = False
+    cancel_requested = False
 
     def insert_jobs(self, *args, **kwargs) -> Enqueued:
         result = super().insert_jobs(*args, **kwargs)
         self.jobs_became_due = True
         return result
+
+    def request_cancel(self, *args, **kwargs) -> str | None:
+        owner = super().request_cancel(*args, **kwargs)
+        if owner is not None:
+            self.cancel_requested = True
+        return owner
 
     def release_claims(self, *args, **kwargs) -> None:
         super().release_claims(*args, **kwargs)

@@ -240,6 +240,14 @@ MIGRATIONS.append(
     """
 )
 
+# 4: a cancel of a running job asked through another daemon than the one that runs
+# it: the run is marked, and its daemon (told by NOTIFY) kills it.
+MIGRATIONS.append(
+    """
+    ALTER TABLE runs ADD COLUMN cancel_requested_at DOUBLE PRECISION;
+    """
+)
+
 
 def migrate(db: Database) -> None:
     """Bring the database to the latest schema, or refuse it."""

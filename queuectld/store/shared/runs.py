@@ -110,6 +110,22 @@ class RunsMixin:
         )
         return [RunningAttempt(*row) for row in rows]
 
+    def request_cancel(self, job_id: str, now: float) -> str | None:
+        return self.sql.value(
+            "UPDATE runs SET cancel_requested_at = ? WHERE outcome = 'running' AND "
+            "(job_seq, run) IN (SELECT seq, runs FROM jobs WHERE id = ? AND "
+            "state = 'processing') RETURNING owner",
+            (now, job_id),
+        )
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        rows = self.sql.all(
+            f"{RUNNING_ATTEMPTS} AND r.owner = ? AND r.cancel_requested_at IS NOT NULL "
+            "ORDER BY r.job_seq",
+            (owner,),
+        )
+        return [RunningAttempt(*row).id for row in rows]
+
     # -- daemons ----------------------------------------------------------
 
     def register_daemon(

@@ -228,3 +228,11 @@ MIGRATIONS.append(
     ALTER TABLE daemons ADD COLUMN target INTEGER;
     """
 )
+
+# 8: a cancel of a running job asked through another daemon than the one that runs
+# it: the run is marked, and its daemon kills it.
+MIGRATIONS.append(
+    """
+    ALTER TABLE runs ADD COLUMN cancel_requested_at REAL;
+    """
+)
