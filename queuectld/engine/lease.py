@@ -119,7 +119,9 @@ class Lease:
             )
             await self.register()
         self._renewed = max(self._renewed, sent)
-        if self.fenced:
+        # A renewal that took most of the lease to be stored leaves too little of it
+        # to start jobs under: stay fenced until a prompt one.
+        if self.fenced and time.monotonic() - self._renewed <= self.fence_after:
             self.fenced = False
             log.warning(
                 "lease renewed again: starting jobs again",
