@@ -27,6 +27,8 @@ from queuectld.engine.lease import Lease, daemon_id
 from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
+from queuectld.engine.timing import LeaseTiming
+from queuectld.engine.wakeups import Wakeups
 from queuectld.fleet.supervisor import Supervisor
 from queuectld.home import DB_NAME, LOCK_NAME, HomeLock, StartupError, prepare_home
 from queuectld.network.handlers import Handlers
@@ -39,7 +41,8 @@ from queuectld.network.server import Server
 from queuectld.network.tcp import TcpSettings
 from queuectld.service import activation, sdnotify
 from queuectld.service.manager import ServiceManager
-from queuectld.store import Store, open_store
+from queuectld.store import Store, StoreUnavailable, open_listener, open_store
+from queuectld.store.location import is_postgres, redact
 from queuectld.store.runner import StoreRunner
 from queuectld.telemetry.counters import Telemetry
 from queuectld.telemetry.figures import Figures, serve_metrics
@@ -59,8 +62,13 @@ class Daemon:
         clock: Clock | None = None,
         metrics_address: tuple[str, int] | None = None,
         max_workers: int | None = None,
+        store: str | None = None,
+        timing: LeaseTiming | None = None,
     ):
         self.home = home
+        # The store's location: a PostgreSQL URL (shared), or this home's SQLite file.
+        self.store_location = store or str(home / DB_NAME)
+        self.timing = timing or LeaseTiming()
         self.max_workers = max_workers
         self.clock = clock or Clock()
         self.socket_path = socket_path
@@ -100,9 +108,12 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self._stop_requested = asyncio.Event()
+        shown = redact(self.store_location)
         try:
-            store = open_store(str(self.home / DB_NAME))
-        except Exception as exc:
+            store = open_store(self.store_location)
+        except StoreUnavailable as exc:
+            raise StartupError(f"cannot reach the job store {shown}: {exc}") from None
+        except Exception as exc:  # its message names the store (without a password)
             raise StartupError(f"cannot open the job store: {exc}") from None
         self.runner = StoreRunner(store, loop)
         self.runner.start()
@@ -119,7 +130,15 @@ class Daemon:
     async def _start_serving(self, loop: asyncio.AbstractEventLoop) -> None:
         stored = await self.runner.call(Store.config_items)
         self.daemon_id = daemon_id(self.home)
-        self.lease = Lease(self.runner, self.daemon_id, lambda: self.dispatcher.kick())
+        self.lease = Lease(
+            self.runner,
+            self.daemon_id,
+            lambda: self.dispatcher.kick(),
+            self.timing,
+            fleet=lambda: self.supervisor.figures(),
+            # Only where another daemon could take this one's runs.
+            fencing=_DispatcherFencing(self) if is_postgres(self.store_location) else None,
+        )
         self.config = Config(stored)
         self.events = JobEvents()
         self.supervisor = Supervisor(
@@ -175,6 +194,13 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
+        self.wakeups = Wakeups(
+            loop,
+            lambda: self.dispatcher.kick(),
+            lambda report: open_listener(self.store_location, report),
+            check_cancels=lambda: self.dispatcher.check_cancel_requests(),
+        )
+        self.wakeups.start()
         self.retention = Retention(self.runner, self.config)
         unix_access = UnixAccess(self.socket_group)
         self.server = Server(
@@ -202,13 +228,14 @@ class Daemon:
         self.dispatcher.kick()
         self.scheduler.wake()  # fires what came due while no daemon ran, then sleeps
         log.info(
-            "queuectld %s started (pid %d) on %s%s with %d worker(s), home %s",
+            "queuectld %s started (pid %d) on %s%s with %d worker(s), home %s, store %s",
             __version__,
             os.getpid(),
             self.listeners.socket_path,
             " (socket passed by systemd)" if self.listeners.socket_activated else "",
             target,
             self.home,
+            redact(self.store_location),
             extra={
                 "event": "daemon_started",
                 "pid": os.getpid(),
@@ -217,6 +244,7 @@ class Daemon:
                 "socket_activated": self.listeners.socket_activated,
                 "workers": target,
                 "home": str(self.home),
+                "store": redact(self.store_location),
             },
         )
         await self.service.ready()
@@ -233,6 +261,9 @@ class Daemon:
             hooks=self.hooks,
             retention=self.retention,
             home=self.home,
+            daemon_id=self.daemon_id,
+            store=redact(self.store_location),
+            shared_store=is_postgres(self.store_location),
             started_at=self.started_at,
             allow_root=self.allow_root,
             request_stop=self.request_stop,
@@ -246,6 +277,7 @@ class Daemon:
             "socket": str(self.listeners.socket_path),
             "socket_activated": self.listeners.socket_activated,
             "metrics": f"{address[0]}:{address[1]}" if address else None,
+            "wakeups": self.wakeups.mode,
         }
 
     def _on_stop_signal(self, sig: int) -> None:
@@ -280,6 +312,7 @@ class Daemon:
             extra={"event": "daemon_stopping", "now": self.stop_now, "running": busy},
         )
         self.dispatcher.hold()
+        self.wakeups.stop()
         self.retention.stop()
         self.scheduler.close()
         if self.stop_now:
@@ -315,6 +348,19 @@ class Daemon:
     def _on_worker_idle(self) -> None:
         self.dispatcher.kick()
         self.telemetry.changed()
+
+
+class _DispatcherFencing:
+    """Fencing, as the lease asks for it: the dispatcher stops and kills its jobs."""
+
+    def __init__(self, daemon: Daemon):
+        self._daemon = daemon
+
+    def fence(self) -> None:
+        self._daemon.dispatcher.fence(self._daemon.timing.fence_grace)
+
+    def lift(self) -> None:
+        self._daemon.dispatcher.unfence()
 
 
 def _store_ping(store: Store) -> None:

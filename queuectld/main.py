@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from protocol.paths import data_home, socket_path
 from queuectld import __version__
+from queuectld.engine.timing import HEARTBEAT_SECONDS, LEASE_SECONDS, LeaseTiming
 from queuectld.telemetry.logsetup import FORMATS, LEVELS, configure
 
 
@@ -32,6 +34,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--socket", help="Unix socket path (default: HOME/queuectld.sock, or $QUEUECTL_SOCKET)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=os.environ.get("QUEUECTL_STORE") or None,
+        help="job store: a PostgreSQL URL (postgresql://USER@HOST/DB, a libpq connection "
+        "string) that several daemons may share, or a SQLite file "
+        "(default: $QUEUECTL_STORE, or HOME/queuectl.db)",
     )
     parser.add_argument(
         "--workers",
@@ -64,6 +74,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client; "
         "port 0 picks a free port; off by default)",
+    )
+    lease = parser.add_argument_group("lease (daemons sharing a store)")
+    lease.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"renew this daemon's lease every S seconds (default: {HEARTBEAT_SECONDS:g})",
+    )
+    lease.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a daemon silent for S seconds is presumed dead and its running jobs are "
+        f"requeued by another (default: {LEASE_SECONDS:g}; every daemon of a store "
+        "should use the same)",
     )
     access = parser.add_argument_group("access")
     access.add_argument(
@@ -119,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as exc:
             _fail(args, f"--metrics: {exc}", 2)
     try:
+        timing = LeaseTiming.of(args.heartbeat_seconds, args.lease_seconds)
+    except ValueError as exc:
+        _fail(args, str(exc), 2)
+    try:
         Daemon(
             home,
             socket_path(home, args.socket),
@@ -129,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
             clock=clock,
             metrics_address=metrics_address,
             max_workers=max_workers,
+            store=args.store,
+            timing=timing,
         ).run()
     except StartupError as exc:
         _fail(args, str(exc), 1)

@@ -6,6 +6,9 @@ Without click, so that the command people type most can run without it
 
 from __future__ import annotations
 
+import time
+
+from protocol.times import parse_iso
 from queuectl_client.cli import terminal
 from queuectl_client.cli.context import Settings, print_json
 from queuectl_client.cli.format import duration, state_label
@@ -46,3 +49,25 @@ def show_status(settings: Settings, as_json: bool) -> None:
         f"daemon:  pid {info['pid']}, queuectld {info['version']}, "
         f"up {duration(info['uptime'])}, home {info['home']}"
     )
+    for line in daemon_lines(result.get("daemons", []), info.get("id")):
+        echo(line)
+
+
+def daemon_lines(daemons: list[dict], own_id: str | None) -> list[str]:
+    """One line per daemon of the store (several when they share PostgreSQL)."""
+    lines = []
+    now = time.time()
+    for daemon in daemons:
+        fleet = daemon["workers"]
+        workers = (
+            "workers unknown"
+            if fleet is None
+            else f"{fleet['busy']} busy, {fleet['idle']} idle (target {fleet['target']})"
+        )
+        beat = duration(max(0.0, now - parse_iso(daemon["heartbeat_at"])))
+        here = ", this daemon" if daemon["id"] == own_id else ""
+        lines.append(
+            f"  daemon {daemon['id']} on {daemon['host']} (pid {daemon['pid']}): "
+            f"{workers}, heartbeat {beat} ago{here}"
+        )
+    return lines

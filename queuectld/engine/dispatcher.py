@@ -94,6 +94,8 @@ class Dispatcher:
         self.paused = False
         # `worker drain`: running jobs finish, none start, enqueues still accepted.
         self.draining = False
+        # The lease could not be renewed (engine/lease.py): nothing starts.
+        self.fenced = False
         self.active: dict[str, ActiveRun] = {}
         self._claiming = False
         self._claim_again = False
@@ -121,7 +123,7 @@ class Dispatcher:
         store batch (and the commit) of the write that called for it: the insert of
         an enqueued job, or the result of the run that freed a worker.
         """
-        if self.paused or self.draining or self.supervisor.stopping:
+        if self.paused or self.draining or self.fenced or self.supervisor.stopping:
             return
         idle = self._start_held()
         if self._claiming:
@@ -141,7 +143,7 @@ class Dispatcher:
     def _start_held(self) -> list[Worker]:
         """Give held jobs to idle workers; returns the workers still idle."""
         idle = self.supervisor.idle_workers()
-        if self.paused or self.draining or self.supervisor.stopping:
+        if self.paused or self.draining or self.fenced or self.supervisor.stopping:
             return idle
         while idle and self.ahead:
             self._start(idle.pop(0), self.ahead.popleft()[1])
@@ -177,7 +179,7 @@ class Dispatcher:
             self.loop.call_later(1.0, self.kick)  # the store may be briefly unavailable
             return
         jobs, next_due = claimed
-        if generation != self._generation or self.paused or self.draining:
+        if generation != self._generation or self.paused or self.draining or self.fenced:
             # What may run changed while the claim was out (a queue paused, a
             # drain): claimed under the old rules, these go back untouched.
             self._release(jobs)
@@ -263,6 +265,21 @@ class Dispatcher:
             self.ahead = collections.deque(held for held in self.ahead if held[0] > since)
             self._release(stale)
         self._watch_ahead()
+
+    def fence(self, grace: float) -> None:
+        """This daemon may be about to lose its lease: start nothing, put back the
+        held claims, and kill every running job (it goes back to waiting, not
+        counted; SIGKILL at most `grace` seconds after SIGTERM), so that none still
+        runs when another daemon takes its runs."""
+        self.fenced = True
+        self.release_ahead()
+        for job_id in list(self.active):
+            self.kill_running(job_id, Stop.LEASE_LOST, grace)
+
+    def unfence(self) -> None:
+        """The lease is renewed again: back to work."""
+        self.fenced = False
+        self.kick()
 
     def hold(self) -> None:
         """Start nothing more (the daemon is stopping); held jobs go back."""
@@ -476,13 +493,34 @@ class Dispatcher:
 
     # -- user actions on running jobs ------------------------------------
 
-    def kill_running(self, job_id: str, reason: Stop) -> bool:
+    def kill_running(self, job_id: str, reason: Stop, grace: float | None = None) -> bool:
         run = self.active.get(job_id)
         if run is None:
             return False
         run.kill_reason = reason
-        self.supervisor.send(run.worker, messages.kill(reason.value))
+        self.supervisor.send(run.worker, messages.kill(reason.value, grace))
         return True
+
+    def check_cancel_requests(self) -> None:
+        """Kill the running jobs whose cancel was asked through another daemon of a
+        shared store (Store.request_cancel); they end `canceled` as a local cancel."""
+        if self.active:
+            self.runner.submit(Store.cancel_requests, (self.owner,), {}, self._cancel_asked)
+
+    def _cancel_asked(self, job_ids: list[str] | None, error: BaseException | None) -> None:
+        # A job held ahead (claimed, not started) is not looked at: held only while
+        # runs take milliseconds, it is over about as soon as a kill would land.
+        if error is not None:
+            return  # the next notification or poll asks again
+        for job_id in job_ids or ():
+            run = self.active.get(job_id)
+            if run is not None and run.kill_reason is None:
+                log.info(
+                    "job %s canceled through another daemon",
+                    job_id,
+                    extra={"event": "job_cancel_requested", "job": job_id},
+                )
+                self.kill_running(job_id, CANCELED_BY_USER)
 
     def interrupt_worker(self, worker: Worker) -> None:
         if worker.run is not None:

@@ -32,6 +32,9 @@ class Stop(enum.Enum):
     INTERRUPTED = "interrupted by stop --now"
     DAEMON_STOPPED = "the daemon stopped while the job ran"
     DAEMON_LOST = "interrupted: daemon lost"
+    # The daemon could not renew its lease in time and killed its own job, before
+    # another daemon could take the run and start it again.
+    LEASE_LOST = "interrupted: lease not renewed"
 
 
 def next_state(

@@ -10,7 +10,7 @@ thousands of times a second.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 READY: Literal["ready"] = "ready"
 RUN: Literal["run"] = "run"
@@ -63,6 +63,8 @@ class Done(TypedDict, total=False):
 class Kill(TypedDict):
     t: Literal["kill"]
     reason: str
+    # Seconds from SIGTERM to SIGKILL, when shorter than the run's own grace.
+    grace: NotRequired[float]
 
 
 class Stop(TypedDict):
@@ -96,8 +98,11 @@ def done(
     }
 
 
-def kill(reason: str) -> Kill:
-    return {"t": KILL, "reason": reason}
+def kill(reason: str, grace: float | None = None) -> Kill:
+    message: Kill = {"t": KILL, "reason": reason}
+    if grace is not None:
+        message["grace"] = grace
+    return message
 
 
 def stop() -> Stop:

@@ -22,6 +22,7 @@ from typing import Any
 from protocol.framing import FrameDecoder, FrameError, pack_frame
 from queuectld.fleet import messages
 from queuectld.fleet.procutil import describe_exit
+from queuectld.store.base import FleetFigures
 
 log = logging.getLogger("queuectld.supervisor")
 
@@ -156,6 +157,15 @@ class Supervisor:
 
     def busy_workers(self) -> list[Worker]:
         return [w for w in self.workers.values() if w.busy]
+
+    def figures(self) -> FleetFigures:
+        """Busy and idle workers and the target, as a daemon's heartbeat records them."""
+        workers = self.workers.values()
+        return FleetFigures(
+            busy=sum(1 for w in workers if w.busy),
+            idle=sum(1 for w in workers if w.idle),
+            target=self.target,
+        )
 
     # -- stopping ------------------------------------------------------------
 

@@ -117,6 +117,8 @@ class JobRun:
         self.kill_reason: str | None = None
         self.timed_out = False
         self.term_sent_at: float | None = None
+        # Seconds from SIGTERM to SIGKILL; a kill message may shorten it.
+        self.grace: float = spec.get("grace", 5.0)
         self.stop_after = False
         self.pid: int | None = None
         self.start_reported = False
@@ -148,7 +150,6 @@ class JobRun:
     def _supervise(self, proc: Child, read_fd: int) -> None:
         spec = self.spec
         timeout = spec.get("timeout") or 0
-        grace = spec.get("grace", 5.0)
         deadline = time.monotonic() + timeout if timeout else None
         pidfd = os.pidfd_open(proc.pid)
         selector = self.selector
@@ -157,7 +158,7 @@ class JobRun:
         exited = False
         try:
             while not exited:
-                wait = self._next_wakeup(deadline, grace)
+                wait = self._next_wakeup(deadline, self.grace)
                 for key, _ in selector.select(wait):
                     if key.data == "output":
                         data = os.read(read_fd, READ_CHUNK)
@@ -180,7 +181,7 @@ class JobRun:
                 if deadline is not None and now >= deadline and not self.timed_out and not exited:
                     self.timed_out = True
                     self._terminate(proc)
-                if self.term_sent_at is not None and now - self.term_sent_at >= grace:
+                if self.term_sent_at is not None and now - self.term_sent_at >= self.grace:
                     kill_group(proc.pid, signal.SIGKILL)
             # The shell is a zombie until reaped, so its process group id cannot be
             # reused yet: clear anything it left behind before reaping it.
@@ -214,6 +215,8 @@ class JobRun:
             message = self.channel.inbox.pop(0)
             if message.get("t") == messages.KILL and self.kill_reason is None:
                 self.kill_reason = str(message.get("reason", "killed"))
+                if "grace" in message:  # a kill that must be over sooner (a fence)
+                    self.grace = min(self.grace, float(message["grace"]))
                 self._terminate(proc)
             elif message.get("t") == messages.STOP:
                 self.stop_after = True

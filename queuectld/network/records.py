@@ -1,11 +1,11 @@
-"""Stored jobs and runs to the job and run records of the protocol (PROTOCOL.md 6.8,
-6.9): timestamps become ISO 8601 UTC, signals their names."""
+"""Stored jobs, runs and daemons to the records of the protocol (PROTOCOL.md 6.8, 6.9,
+8.4): timestamps become ISO 8601 UTC, signals their names."""
 
 from __future__ import annotations
 
 from protocol.times import to_iso
 from queuectld.fleet.procutil import signal_name
-from queuectld.store import JobRow, RunRow
+from queuectld.store import DaemonRecord, FleetFigures, JobRow, RunRow
 
 
 def job_record(job: JobRow) -> dict:
@@ -50,6 +50,8 @@ def run_record(run: RunRow) -> dict:
         "error": run.error,
         "counted": run.counted,
         "log": run.log_path,
+        "daemon": run.owner,
+        "host": run.host,
     }
     if run.late_result is not None:
         # Only a run taken from a daemon that lost its lease has one (see finish_run).
@@ -68,3 +70,24 @@ def waiting_record(job: JobRow) -> dict:
         "run_at": to_iso(job.run_at),
         "attempts": job.attempts,
     }
+
+
+def daemon_records(daemons: list[DaemonRecord], own_id: str, own_fleet: FleetFigures) -> list[dict]:
+    """Every daemon of the store, as `status` lists them. Another daemon's workers are
+    as its last heartbeat recorded them; this daemon's are the live figures."""
+    records = []
+    for daemon in daemons:
+        fleet = own_fleet if daemon.id == own_id else daemon.workers
+        records.append(
+            {
+                "id": daemon.id,
+                "host": daemon.host,
+                "pid": daemon.pid,
+                "started_at": to_iso(daemon.started_at),
+                "heartbeat_at": to_iso(daemon.heartbeat_at),
+                "workers": None
+                if fleet is None
+                else {"busy": fleet.busy, "idle": fleet.idle, "target": fleet.target},
+            }
+        )
+    return records

@@ -1,12 +1,14 @@
 """Job storage: one narrow interface (`Store`) and its backends."""
 
 import importlib.util
+from collections.abc import Callable
 
 from queuectld.store.base import (
     Canceled,
     ClaimedJob,
     DaemonRecord,
     Finished,
+    FleetFigures,
     JobRow,
     NewJob,
     RunRow,
@@ -15,12 +17,14 @@ from queuectld.store.base import (
     StoreUnavailable,
     Transition,
 )
+from queuectld.store.location import is_postgres
 
 __all__ = [
     "Canceled",
     "ClaimedJob",
     "DaemonRecord",
     "Finished",
+    "FleetFigures",
     "JobRow",
     "NewJob",
     "Store",
@@ -28,11 +32,9 @@ __all__ = [
     "RunRow",
     "StoreUnavailable",
     "Transition",
+    "open_listener",
     "open_store",
 ]
-
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(url_or_path: str) -> Store:
@@ -42,7 +44,7 @@ def open_store(url_or_path: str) -> Store:
     Each backend is imported only when asked for, so a plain install, without the
     `postgres` extra, never needs psycopg.
     """
-    if url_or_path.startswith(POSTGRES_SCHEMES):
+    if is_postgres(url_or_path):
         if importlib.util.find_spec("psycopg") is None:
             raise RuntimeError(
                 "a PostgreSQL store needs psycopg, which is not installed: "
@@ -54,3 +56,14 @@ def open_store(url_or_path: str) -> Store:
     from queuectld.store.sqlite.store import SQLiteStore
 
     return SQLiteStore(url_or_path)
+
+
+def open_listener(location: str, report: Callable[[str, str | None], None]):
+    """What tells this daemon that other daemons made jobs due, for a store that
+    several daemons share (store/postgres/listen.py); None for a store of its own.
+    Not started: the caller starts and stops it."""
+    if not is_postgres(location):
+        return None
+    from queuectld.store.postgres.listen import Listener
+
+    return Listener(location, report)

@@ -129,6 +129,8 @@ class RunRow:
     log_path: str | None
     # The result of a daemon that had lost the run to a rescue (see finish_run).
     late_result: dict | None = None
+    owner: str | None = None  # the daemon that claimed it (None: before runs had owners)
+    host: str | None = None  # that daemon's host, while it is registered
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,15 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class FleetFigures:
+    """A daemon's workers as its last heartbeat saw them, for the other daemons' `status`."""
+
+    busy: int
+    idle: int
+    target: int
+
+
+@dataclass(frozen=True)
 class DaemonRecord:
     """A daemon registered in the store, with its last heartbeat."""
 
@@ -202,6 +213,7 @@ class DaemonRecord:
     pid: int
     started_at: float
     heartbeat_at: float
+    workers: FleetFigures | None = None  # None until it has said (or from an older daemon)
 
 
 class Transactions(ABC):
@@ -379,12 +391,15 @@ class Store(Transactions):
 
     # Daemons: identity, heartbeats and the rescue of runs whose daemon is gone
     @abstractmethod
-    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
+    def register_daemon(
+        self, daemon_id: str, host: str, pid: int, now: float, fleet: FleetFigures | None = None
+    ) -> None:
         """Record this daemon as alive (again) with a fresh heartbeat."""
 
     @abstractmethod
-    def beat(self, daemon_id: str, now: float) -> bool:
-        """Renew the daemon's lease; False when it is not registered (any more)."""
+    def beat(self, daemon_id: str, now: float, fleet: FleetFigures | None = None) -> bool:
+        """Renew the daemon's lease and, when given, record its fleet figures; False when
+        it is not registered (any more)."""
 
     @abstractmethod
     def unregister_daemon(self, daemon_id: str) -> None:
@@ -401,6 +416,16 @@ class Store(Transactions):
         """End every run owned by a daemon (other than `rescuer`) whose last heartbeat
         is older than `lease` seconds, as `change` says (fenced like `finish_run`),
         and forget those daemons. Returns the runs it ended."""
+
+    @abstractmethod
+    def request_cancel(self, job_id: str, now: float) -> str | None:
+        """Ask the daemon that runs a `processing` job to cancel it: marks the job's
+        running run, and returns that run's owner (None: the job is not running)."""
+
+    @abstractmethod
+    def cancel_requests(self, owner: str) -> list[str]:
+        """Ids of the jobs whose running run `owner` owns and whose cancel another
+        daemon requested (see request_cancel)."""
 
     @abstractmethod
     def instance_id(self) -> str:

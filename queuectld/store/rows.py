@@ -17,9 +17,10 @@ JOB_COLUMNS = (
     "created_at, updated_at, run_at, started_at, finished_at, exit_code, last_error, "
     "unique_key, after, blocked"
 )
+# Of runs r LEFT JOIN daemons d: the host is known while the run's daemon is registered.
 RUN_COLUMNS = (
-    "run, worker, pid, started_at, finished_at, outcome, exit_code, signal, error, counted, "
-    "log_path, late_result"
+    "r.run, r.worker, r.pid, r.started_at, r.finished_at, r.outcome, r.exit_code, r.signal, "
+    "r.error, r.counted, r.log_path, r.late_result, r.owner, d.host"
 )
 # What a claim returns of each job it moved to processing (see claimed_job).
 CLAIM_COLUMNS = (
@@ -65,9 +66,9 @@ def job_from_row(
 
 def run_from_row(row: tuple) -> RunRow:
     """A RunRow from the RUN_COLUMNS of one row."""
-    *columns, counted, log_path, late_result = row
+    *columns, counted, log_path, late_result, owner, host = row
     late = json.loads(late_result) if late_result is not None else None
-    return RunRow(*columns, bool(counted), log_path, late)
+    return RunRow(*columns, bool(counted), log_path, late, owner, host)
 
 
 def fit_page(rows: list[tuple], limit: int) -> tuple[list[tuple], bool]:

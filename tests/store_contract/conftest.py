@@ -7,72 +7,30 @@ mechanics. A new backend adds itself to BACKENDS with a factory that opens a
 fresh, empty store (and removes it afterwards); that is all it has to do to be
 checked.
 
-The PostgreSQL backend runs against the server at QUEUECTL_TEST_POSTGRES_URL
-(default postgresql://postgres@127.0.0.1:5432/postgres), in a database of its own
-per test (`qctl_contract_<random>`, dropped afterwards, whatever the outcome). A
-server that cannot be reached fails those tests, so a run without PostgreSQL
-never passes for a run on both backends; QUEUECTL_TEST_POSTGRES=0 leaves the
-backend out on purpose (a machine without a server).
+The PostgreSQL backend runs in a database of its own per test, made and dropped
+by tests/postgres.py (which says where the server is, and how to leave the
+backend out on a machine without one).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from queuectld.store import ClaimedJob, NewJob, Store, StoreError, Transition, open_store
 from queuectld.store.runner import StoreRunner
+from tests.postgres import POSTGRES_URL, POSTGRES_WANTED, postgres_database
 
-POSTGRES_URL = os.environ.get(
-    "QUEUECTL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-POSTGRES_WANTED = os.environ.get("QUEUECTL_TEST_POSTGRES", "1") != "0"
+__all__ = ["POSTGRES_URL", "POSTGRES_WANTED", "postgres_database"]
 
 
 @contextmanager
 def _sqlite(tmp_path: Path) -> Iterator[Store]:
     yield open_store(str(tmp_path / "contract.db"))
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """The URL of a new, empty database, dropped afterwards whatever happened."""
-    try:
-        import psycopg
-
-        from queuectld.store.postgres.connection import redact
-    except ImportError as exc:
-        missing = f"the postgres backend needs psycopg ({exc}): pip install -e '.[test]'"
-    else:
-        missing = None
-    if missing:
-        pytest.fail(f"{missing}, or set QUEUECTL_TEST_POSTGRES=0 to leave it out", pytrace=False)
-    name = f"qctl_contract_{secrets.token_hex(6)}"
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        unreachable = str(exc).strip().splitlines()[0]
-    else:
-        unreachable = None
-    if unreachable:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {redact(POSTGRES_URL)}: {unreachable}; start "
-            "it, or set QUEUECTL_TEST_POSTGRES=0 to leave the postgres backend out",
-            pytrace=False,
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name))
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

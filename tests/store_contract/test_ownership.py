@@ -8,7 +8,7 @@ the same: they are what a shared backend is checked against.
 from __future__ import annotations
 
 from queuectld.engine.outcome import Stop, interrupted
-from queuectld.store import Transition
+from queuectld.store import FleetFigures, Transition
 from tests.store_contract.conftest import job
 
 A, B = "daemon-a", "daemon-b"
@@ -136,3 +136,41 @@ def test_a_daemon_registers_again_with_a_fresh_heartbeat(store):
     )  # fmt: skip
     store.unregister_daemon(A)
     assert store.daemons() == []
+
+
+def test_a_heartbeat_records_the_daemons_fleet_for_the_others_to_see(store):
+    store.register_daemon(A, "host-a", 101, 0.0)
+    store.register_daemon(B, "host-b", 202, 0.0, FleetFigures(busy=0, idle=2, target=2))
+    assert [d.workers for d in store.daemons()] == [None, FleetFigures(0, 2, 2)]
+    assert store.beat(A, 5.0, FleetFigures(busy=3, idle=1, target=4))
+    assert store.beat(B, 6.0)  # a beat without figures keeps the last ones
+    a, b = store.daemons()
+    assert (a.heartbeat_at, a.workers) == (5.0, FleetFigures(3, 1, 4))
+    assert (b.heartbeat_at, b.workers) == (6.0, FleetFigures(0, 2, 2))
+
+
+def test_each_run_says_which_daemon_ran_it_and_keeps_the_id_when_it_is_gone(store):
+    two_daemons(store)
+    store.insert_jobs([job(job_id="x", max_retries=1)], 0.0, "error")
+    [first] = store.claim_due_jobs(1.0, 1, A)
+    failed = Transition("failed", "failed", True, 2.0, "exit code 1")
+    assert store.finish_run(first.seq, first.run, owner=A, change=failed, now=2.0).applied
+    store.claim_due_jobs(3.0, 1, B)
+    store.unregister_daemon(A)
+    runs = store.get_job("x").history
+    assert [(r.owner, r.host) for r in runs] == [(A, None), (B, "host-b")]
+
+
+def test_a_cancel_requested_elsewhere_marks_the_run_for_its_owner(store):
+    two_daemons(store)
+    store.insert_jobs([job(job_id="x"), job(job_id="y"), job(job_id="z")], 0.0, "error")
+    [x] = store.claim_due_jobs(1.0, 1, A)
+    store.claim_due_jobs(1.0, 1, B)
+    assert store.request_cancel("x", 2.0) == A
+    assert store.request_cancel("z", 2.0) is None  # not running: nobody to ask
+    assert store.request_cancel("nope", 2.0) is None
+    assert store.cancel_requests(A) == ["x"]
+    assert store.cancel_requests(B) == []
+    assert store.finish_run(x.seq, x.run, owner=A, change=COMPLETED, now=3.0).applied
+    assert store.cancel_requests(A) == []  # ended: the request is spent
+    assert store.request_cancel("x", 4.0) is None

@@ -35,9 +35,13 @@ class HandlerContext:
     hooks: Hooks
     retention: Retention
     home: Path
+    daemon_id: str  # this daemon's id in the store (engine/lease.py)
+    store: str  # the store's location, without its password
+    shared_store: bool  # other daemons may run this store's jobs (PostgreSQL)
     started_at: float
     allow_root: bool  # jobs from TCP clients may run as root
     request_stop: Callable[..., None]  # request_stop(now=False)
     is_stopping: Callable[[], bool]
-    # {"socket": path, "socket_activated": bool, "metrics": "host:port" or None}
+    # {"socket": path, "socket_activated": bool, "metrics": "host:port" or None,
+    #  "wakeups": "local", "notify" or "polling"}
     listening: Callable[[], dict]

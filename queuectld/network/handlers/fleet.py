@@ -20,6 +20,7 @@ from queuectld.network.handlers.settings import (
     set_config,
 )
 from queuectld.network.handlers.status_detail import extend_status
+from queuectld.network.records import daemon_records
 from queuectld.store import Store
 
 log = logging.getLogger("queuectld.fleet")
@@ -109,7 +110,10 @@ async def worker_stop(ctx: HandlerContext, args: dict) -> dict:
 
 
 async def status(ctx: HandlerContext, args: dict) -> dict:
-    counts = await ctx.runner.call(Store.count_by_state)
+    # One store batch for both reads.
+    counts, daemons = await asyncio.gather(
+        ctx.runner.call(Store.count_by_state), ctx.runner.call(Store.daemons)
+    )
     supervisor = ctx.supervisor
     workers = supervisor.workers.values()
     busy = sum(1 for w in workers if w.busy)
@@ -136,6 +140,8 @@ async def status(ctx: HandlerContext, args: dict) -> dict:
             ],
         },
         "daemon": {
+            "id": ctx.daemon_id,
+            "store": ctx.store,
             "pid": os.getpid(),
             "version": __version__,
             "started_at": to_iso(ctx.started_at),
@@ -143,6 +149,7 @@ async def status(ctx: HandlerContext, args: dict) -> dict:
             "home": str(ctx.home),
             "stopping": ctx.is_stopping(),
         },
+        "daemons": daemon_records(daemons, ctx.daemon_id, supervisor.figures()),
     }
     return await extend_status(ctx, result, args)
 

@@ -37,6 +37,8 @@ MAX_PAGE = 10_000
 # One `wait` request waits at most this long (clients repeat it): a request
 # whose client has gone away must not hold a task forever.
 MAX_WAIT = 60.0
+# How often a wait on a store shared with other daemons reads its jobs' states.
+SHARED_WAIT_CHECK = 0.5
 LOG_CHUNK = 256 * 1024
 WAITS = Waiting("wait requests", "max-waits")
 LOG_FOLLOWS = Waiting("logs requests with a wait", "max-log-follows")
@@ -199,6 +201,14 @@ async def cancel(ctx: HandlerContext, args: dict) -> dict:
         finally:
             ctx.events.unsubscribe(job_id, waiter)
         return await get_job(ctx, {"id": job_id})
+    if ctx.shared_store:
+        owner = await ctx.runner.call(Store.request_cancel, job_id, time.time())
+        if owner is not None and owner != ctx.daemon_id:
+            # Another daemon runs it, and learns of the request through the store; no
+            # event of ours marks the end, so only the store is read until then.
+            no_event = asyncio.get_running_loop().create_future()
+            await _wait_for_ends(ctx, [no_event], [job_id], MAX_WAIT)
+            return await get_job(ctx, {"id": job_id})
     # A job held ahead is not running yet: it goes back, then is canceled waiting.
     canceled = await ctx.dispatcher.change_rules(
         lambda: ctx.runner.call(Store.cancel_waiting_job, job_id, time.time()),
@@ -237,13 +247,32 @@ async def wait(ctx: HandlerContext, args: dict) -> dict:
             timeout = args.get("timeout")
             timeout = MAX_WAIT if timeout is None else min(timeout, MAX_WAIT)
             with WAITS.slot(ctx.config["max-waits"]):
-                await asyncio.wait(pending, timeout=timeout)
+                await _wait_for_ends(ctx, pending, ids, timeout)
         states = await ctx.runner.call(_states_of, ids)
     finally:
         for job_id, waiter in waiters.items():
             events.unsubscribe(job_id, waiter)
     done = all(state in TERMINAL_STATES for state in states.values())
     return {"states": states, "done": done}
+
+
+async def _wait_for_ends(
+    ctx: HandlerContext, pending: list[asyncio.Future], ids: list[str], timeout: float
+) -> None:
+    """Until every pending waiter fired or `timeout` passed. Job events are this
+    daemon's own: on a shared store a job another daemon runs ends without one, so
+    there the states are also read from the store every SHARED_WAIT_CHECK seconds."""
+    if not ctx.shared_store:
+        await asyncio.wait(pending, timeout=timeout)
+        return
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        _, waiting = await asyncio.wait(pending, timeout=min(left, SHARED_WAIT_CHECK))
+        if not waiting:
+            return
+        states = await ctx.runner.call(_states_of, ids)
+        if all(state in TERMINAL_STATES for state in states.values() if state is not None):
+            return
 
 
 def _states_of(store: Store, ids: list[str]) -> dict[str, str | None]:

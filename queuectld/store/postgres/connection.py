@@ -12,13 +12,14 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
 from queuectld.store.base import StoreUnavailable
+from queuectld.store.location import redact
 
 # SQLSTATEs that are the server's state, not the request's: a hot standby, a server
 # shutting down, a statement canceled. Connection errors and serialization failures
@@ -44,21 +45,6 @@ SESSION = {
     # SQLite's busy timeout.
     "lock_timeout": "5s",
 }
-
-
-def redact(url: str) -> str:
-    """The location with its password replaced, for messages and logs."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{host}"
-    query = urlencode(
-        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _password(url: str) -> str | None:
@@ -119,10 +105,12 @@ class Portable:
 class Database:
     """One connection, and the few ways the backend talks through it."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, application_name: str = DEFAULTS["application_name"]):
         self.location = redact(url)
         self._url = url
         self._secret = _password(url)
+        # Which connection of a daemon this is, in pg_stat_activity (unless the URL says).
+        self._defaults = {**DEFAULTS, "application_name": application_name}
         self.conn = self._connect()
 
     def _connect(self) -> psycopg.Connection:
@@ -131,7 +119,7 @@ class Database:
         except psycopg.ProgrammingError as exc:
             message = _scrub(str(exc).strip(), self._secret)
             raise ValueError(f"bad PostgreSQL location {self.location}: {message}") from None
-        options = {k: v for k, v in DEFAULTS.items() if k not in given}
+        options = {k: v for k, v in self._defaults.items() if k not in given}
         try:
             conn = psycopg.connect(self._url, autocommit=True, **options)
             for name, value in SESSION.items():

@@ -231,6 +231,23 @@ MIGRATIONS.append(
     """
 )
 
+# 3: each daemon's fleet figures, written with its heartbeat, so that `status` on any
+# daemon shows every daemon's workers.
+MIGRATIONS.append(
+    """
+    ALTER TABLE daemons ADD COLUMN busy INTEGER, ADD COLUMN idle INTEGER,
+        ADD COLUMN target INTEGER;
+    """
+)
+
+# 4: a cancel of a running job asked through another daemon than the one that runs
+# it: the run is marked, and its daemon (told by NOTIFY) kills it.
+MIGRATIONS.append(
+    """
+    ALTER TABLE runs ADD COLUMN cancel_requested_at DOUBLE PRECISION;
+    """
+)
+
 
 def migrate(db: Database) -> None:
     """Bring the database to the latest schema, or refuse it."""

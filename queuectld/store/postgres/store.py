@@ -18,6 +18,7 @@ from protocol.messages import JOB_STATES
 from queuectld.store.base import Store
 from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
+from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, DueNotices
 from queuectld.store.postgres.queues import QueueMixin
 from queuectld.store.postgres.schema import migrate
 from queuectld.store.postgres.views import STATS_SQL
@@ -32,6 +33,7 @@ DELETE_CHUNK = 1000  # jobs deleted per statement
 
 
 class PostgresStore(
+    DueNotices,
     ControlMixin,
     QueueMixin,
     StatsMixin,
@@ -77,10 +79,18 @@ class PostgresStore(
 
     def commit(self) -> None:
         self._env_ids.clear()
+        # Delivered to the listeners only if, and when, the commit succeeds.
+        if self.jobs_became_due:
+            self.db.execute(f"NOTIFY {CHANNEL}")
+            self.jobs_became_due = False
+        if self.cancel_requested:
+            self.db.execute(f"NOTIFY {CANCEL_CHANNEL}")
+            self.cancel_requested = False
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
         self._env_ids.clear()
+        self.jobs_became_due = self.cancel_requested = False
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
 

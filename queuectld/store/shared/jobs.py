@@ -26,7 +26,9 @@ class JobsMixin(ABC):
         if not history:
             return job_from_row(row)
         runs = self.sql.all(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE job_seq = ? ORDER BY run", (row[0],)
+            f"SELECT {RUN_COLUMNS} FROM runs r LEFT JOIN daemons d ON d.id = r.owner "
+            "WHERE r.job_seq = ? ORDER BY r.run",
+            (row[0],),
         )
         cwd, env_blob = self.sql.one(
             "SELECT e.cwd, j.env FROM jobs j JOIN environments e ON e.id = j.env_id "

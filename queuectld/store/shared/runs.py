@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from protocol.messages import TERMINAL_STATES
 from queuectld.store import rules
-from queuectld.store.base import DaemonRecord, Finished, RunningAttempt, Transition
+from queuectld.store.base import (
+    DaemonRecord,
+    Finished,
+    FleetFigures,
+    RunningAttempt,
+    Transition,
+)
 from queuectld.store.rows import RUNNING_ATTEMPTS, late_result_column
 from queuectld.store.shared.statements import Statements
 
@@ -104,29 +110,60 @@ class RunsMixin:
         )
         return [RunningAttempt(*row) for row in rows]
 
+    def request_cancel(self, job_id: str, now: float) -> str | None:
+        return self.sql.value(
+            "UPDATE runs SET cancel_requested_at = ? WHERE outcome = 'running' AND "
+            "(job_seq, run) IN (SELECT seq, runs FROM jobs WHERE id = ? AND "
+            "state = 'processing') RETURNING owner",
+            (now, job_id),
+        )
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        rows = self.sql.all(
+            f"{RUNNING_ATTEMPTS} AND r.owner = ? AND r.cancel_requested_at IS NOT NULL "
+            "ORDER BY r.job_seq",
+            (owner,),
+        )
+        return [RunningAttempt(*row).id for row in rows]
+
     # -- daemons ----------------------------------------------------------
 
-    def register_daemon(self, daemon_id: str, host: str, pid: int, now: float) -> None:
+    def register_daemon(
+        self, daemon_id: str, host: str, pid: int, now: float, fleet: FleetFigures | None = None
+    ) -> None:
         self.sql.rowcount(
-            "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at, busy, idle, target) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
-            (daemon_id, host, pid, now, now),
+            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+            "busy = excluded.busy, idle = excluded.idle, target = excluded.target",
+            (daemon_id, host, pid, now, now, *_figures(fleet)),
         )
 
-    def beat(self, daemon_id: str, now: float) -> bool:
-        return bool(
-            self.sql.rowcount("UPDATE daemons SET heartbeat_at = ? WHERE id = ?", (now, daemon_id))
-        )
+    def beat(self, daemon_id: str, now: float, fleet: FleetFigures | None = None) -> bool:
+        if fleet is None:
+            changed = self.sql.rowcount(
+                "UPDATE daemons SET heartbeat_at = ? WHERE id = ?", (now, daemon_id)
+            )
+        else:
+            changed = self.sql.rowcount(
+                "UPDATE daemons SET heartbeat_at = ?, busy = ?, idle = ?, target = ? WHERE id = ?",
+                (now, *_figures(fleet), daemon_id),
+            )
+        return bool(changed)
 
     def unregister_daemon(self, daemon_id: str) -> None:
         self.sql.rowcount("DELETE FROM daemons WHERE id = ?", (daemon_id,))
 
     def daemons(self) -> list[DaemonRecord]:
         rows = self.sql.all(
-            "SELECT id, host, pid, started_at, heartbeat_at FROM daemons ORDER BY id"
+            "SELECT id, host, pid, started_at, heartbeat_at, busy, idle, target FROM daemons "
+            "ORDER BY id"
         )
-        return [DaemonRecord(*row) for row in rows]
+        return [
+            DaemonRecord(*row[:5], None if row[5] is None else FleetFigures(*row[5:]))
+            for row in rows
+        ]
 
     def rescue_expired_runs(
         self, rescuer: str, lease: float, now: float, change: Transition
@@ -155,3 +192,9 @@ class RunsMixin:
                     rescued.append(attempt)
             self.sql.rowcount("DELETE FROM daemons WHERE id = ?", (owner,))
         return rescued
+
+
+def _figures(fleet: FleetFigures | None) -> tuple[int | None, int | None, int | None]:
+    if fleet is None:
+        return (None, None, None)
+    return (fleet.busy, fleet.idle, fleet.target)

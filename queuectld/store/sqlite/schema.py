@@ -218,3 +218,21 @@ MIGRATIONS.append(
     ALTER TABLE runs ADD COLUMN late_result TEXT;
     """
 )
+
+# 7: each daemon's fleet figures, written with its heartbeat, so that `status` on any
+# daemon of a shared store shows every daemon's workers.
+MIGRATIONS.append(
+    """
+    ALTER TABLE daemons ADD COLUMN busy INTEGER;
+    ALTER TABLE daemons ADD COLUMN idle INTEGER;
+    ALTER TABLE daemons ADD COLUMN target INTEGER;
+    """
+)
+
+# 8: a cancel of a running job asked through another daemon than the one that runs
+# it: the run is marked, and its daemon kills it.
+MIGRATIONS.append(
+    """
+    ALTER TABLE runs ADD COLUMN cancel_requested_at REAL;
+    """
+)

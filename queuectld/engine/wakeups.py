@@ -1,0 +1,114 @@
+"""Wake-ups from other daemons: jobs they made due start here without polling.
+
+With a store of its own a daemon knows every change that makes a job due (it
+made it), so the dispatcher's own kicks and timer are enough. With a shared
+store another daemon's enqueue must wake this one: the store's listener
+(store/postgres/listen.py) reports each notification, and the dispatcher is
+kicked. While there is no subscription (at start, or after the connection to
+the database dropped) the dispatcher is kicked every POLL_SECONDS instead; the
+daemon says so once in its log, and again when it has subscribed again. A
+cancel another daemon asked of one of this daemon's running jobs comes the same
+ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger("queuectld")
+
+POLL_SECONDS = 1.0
+
+
+class Source(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Wakeups:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        kick: Callable[[], None],
+        open_source: Callable[[Callable[[str, str | None], None]], Source | None],
+        poll_seconds: float = POLL_SECONDS,
+        check_cancels: Callable[[], None] = lambda: None,
+    ):
+        self.loop = loop
+        self.kick = kick
+        # Look for cancels other daemons asked of this one's running jobs.
+        self.check_cancels = check_cancels
+        self.poll_seconds = poll_seconds
+        self.source = open_source(self._report)
+        self._poll_task: asyncio.Task | None = None
+        self._lost_logged = False  # one warning per outage, not one per retry
+
+    @property
+    def mode(self) -> str:
+        """`local` (a store of its own), `notify` (subscribed) or `polling`."""
+        if self.source is None:
+            return "local"
+        return "polling" if self._poll_task is not None else "notify"
+
+    def start(self) -> None:
+        if self.source is None:
+            return
+        self._start_polling()
+        self.source.start()
+
+    def stop(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+        self._stop_polling()
+
+    def _report(self, kind: str, reason: str | None) -> None:
+        """Called from the listener's thread."""
+        try:
+            self.loop.call_soon_threadsafe(self._on, kind, reason)
+        except RuntimeError:  # the loop is closed: the daemon is stopping
+            pass
+
+    def _on(self, kind: str, reason: str | None) -> None:
+        if kind == "due":
+            self.kick()
+        elif kind == "cancel":
+            self.check_cancels()
+        elif kind == "up":
+            self._stop_polling()
+            if self._lost_logged:
+                self._lost_logged = False
+                log.info(
+                    "listening for other daemons' wake-ups again",
+                    extra={"event": "wakeups_resumed"},
+                )
+            self.kick()  # what became due, or was asked, while nobody listened
+            self.check_cancels()
+        elif kind == "down":
+            self._start_polling()
+            if not self._lost_logged:
+                self._lost_logged = True
+                log.warning(
+                    "cannot listen for other daemons' wake-ups (%s): looking for due jobs "
+                    "every %g s until it can",
+                    reason,
+                    self.poll_seconds,
+                    extra={"event": "wakeups_lost", "reason": reason},
+                )
+
+    def _start_polling(self) -> None:
+        if self._poll_task is None:
+            self._poll_task = self.loop.create_task(self._poll())
+
+    def _stop_polling(self) -> None:
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            self._poll_task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            self.kick()
+            self.check_cancels()
