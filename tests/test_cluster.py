@@ -487,3 +487,18 @@ def test_one_unique_key_from_32_clients_on_three_daemons_makes_one_job(start_dae
         ids = set(pool.map(submit, range(32)))
     assert len(ids) == 1
     assert [counts(d)["pending"] for d in daemons] == [1, 1, 1]  # one job, seen by all
+
+
+def test_the_dashboard_overview_lists_every_daemon_of_the_store(start_daemons):
+    from web_tools import run_app
+
+    a, b = start_daemons(2, 1)
+    ids = {daemon_id(a), daemon_id(b)}
+    wait_for(lambda: len(a.client().status()["daemons"]) == 2, what="both daemons registered")
+
+    async def check(c):
+        text = await (await c.get("/")).text()
+        assert '<table id="daemons">' in text
+        assert all(f"<code>{one}</code>" in text for one in ids)
+
+    run_app(a.home, check)
