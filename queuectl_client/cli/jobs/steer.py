@@ -26,6 +26,28 @@ FINISHED_STATES = TERMINAL_STATES
 WAITING_OR_RUNNING = ("pending", "failed", "processing")
 
 
+def _selection_options(states: tuple[str, ...], all_help: str, state_help: str):
+    """The arguments of a command that acts on jobs given by id or by --all with
+    filters (cancel, retry): job ids, --all, --state, --queue, --json."""
+    options = [
+        click.argument("job_ids", nargs=-1, shell_complete=complete_job_ids(states)),
+        click.option("--all", "all_jobs", is_flag=True, help=all_help),
+        click.option(
+            "--state", "states", multiple=True, type=click.Choice(states), help=state_help
+        ),
+        click.option("--queue", help="With --all: only jobs of this queue."),
+        click.option("--json", "as_json", is_flag=True, help="Print the job record(s) as JSON."),
+        pass_settings,
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def _selection(
     client,
     job_ids: tuple[str, ...],
@@ -85,20 +107,11 @@ def _report(records: list[dict], failed: bool, as_json: bool, single: bool, summ
 
 
 @click.command()
-@click.argument(
-    "job_ids", nargs=-1, shell_complete=complete_job_ids(("pending", "failed", "processing"))
+@_selection_options(
+    WAITING_OR_RUNNING,
+    all_help="Every waiting or running job (see --state).",
+    state_help="With --all: only jobs in this state (repeatable; default all three).",
 )
-@click.option("--all", "all_jobs", is_flag=True, help="Every waiting or running job (see --state).")
-@click.option(
-    "--state",
-    "states",
-    multiple=True,
-    type=click.Choice(WAITING_OR_RUNNING),
-    help="With --all: only jobs in this state (repeatable; default all three).",
-)
-@click.option("--queue", help="With --all: only jobs of this queue.")
-@click.option("--json", "as_json", is_flag=True, help="Print the job record(s) as JSON.")
-@pass_settings
 def cancel(
     settings: Settings,
     job_ids: tuple[str, ...],
@@ -128,18 +141,11 @@ def cancel(
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, shell_complete=complete_job_ids(FINISHED_STATES))
-@click.option("--all", "all_jobs", is_flag=True, help="Every finished job in the --state given.")
-@click.option(
-    "--state",
-    "states",
-    multiple=True,
-    type=click.Choice(FINISHED_STATES),
-    help="With --all (required there): only jobs in this state (repeatable).",
+@_selection_options(
+    FINISHED_STATES,
+    all_help="Every finished job in the --state given.",
+    state_help="With --all (required there): only jobs in this state (repeatable).",
 )
-@click.option("--queue", help="With --all: only jobs of this queue.")
-@click.option("--json", "as_json", is_flag=True, help="Print the job record(s) as JSON.")
-@pass_settings
 def retry(
     settings: Settings,
     job_ids: tuple[str, ...],
