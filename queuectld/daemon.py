@@ -27,6 +27,7 @@ from queuectld.engine.lease import Lease, daemon_id
 from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
+from queuectld.engine.shared_rules import RuleFollower
 from queuectld.engine.timing import LeaseTiming
 from queuectld.engine.wakeups import Wakeups
 from queuectld.fleet.supervisor import Supervisor
@@ -194,14 +195,24 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
+        self.retention = Retention(self.runner, self.config)
+        self.rules = RuleFollower(
+            loop,
+            self.runner,
+            self.dispatcher,
+            self.config,
+            self.hooks,
+            DRAINING_KEY,
+            settings_changed=lambda: self.retention.kick(),
+        )
         self.wakeups = Wakeups(
             loop,
             lambda: self.dispatcher.kick(),
             lambda report: open_listener(self.store_location, report),
             check_cancels=lambda: self.dispatcher.check_cancel_requests(),
+            rules_changed=self.rules.changed,
         )
         self.wakeups.start()
-        self.retention = Retention(self.runner, self.config)
         unix_access = UnixAccess(self.socket_group)
         self.server = Server(
             Handlers(self._handler_context()).handle,
@@ -313,6 +324,7 @@ class Daemon:
         )
         self.dispatcher.hold()
         self.wakeups.stop()
+        await self.rules.stop()
         self.retention.stop()
         self.scheduler.close()
         if self.stop_now:

@@ -502,3 +502,45 @@ def test_the_dashboard_overview_lists_every_daemon_of_the_store(start_daemons):
         assert all(f"<code>{one}</code>" in text for one in ids)
 
     run_app(a.home, check)
+
+
+# -- rule changes through one daemon reach the others --------------------------------
+
+
+def _states(daemon: Daemon, ids: list[str]) -> set[str]:
+    return {daemon.client().get_job(job_id)["state"] for job_id in ids}
+
+
+def test_a_pause_through_one_daemon_stops_starts_on_the_others(start_daemons, workdir):
+    a, b, c = start_daemons(3, 1)
+    a.client().call("queue_pause", name="q")
+    ids = b.client().enqueue(*[{"command": "true", "queue": "q"}] * 6, cwd=str(workdir))
+    ids += c.client().enqueue(*[{"command": "true", "queue": "q"}] * 6, cwd=str(workdir))
+    time.sleep(1.5)  # a start would take milliseconds
+    assert all(_states(d, ids) == {"pending"} for d in (a, b, c))
+    c.client().call("queue_resume", name="q")
+    wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")
+
+
+def test_a_setting_changed_through_one_daemon_is_what_another_applies(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    assert a.cli("config", "set", "max-retries", "0").returncode == 0
+    # Told by a notification, not by a restart.
+    wait_for(lambda: b.cli_json("config", "get", "max-retries")["value"] == 0, 5, 0.05)
+    [job_id] = b.client().enqueue({"command": "false"}, cwd=str(workdir))
+    wait_for(lambda: b.client().get_job(job_id)["state"] == "dead", 20, what="the job to die")
+    job = b.client().get_job(job_id)
+    assert job["max_retries"] == 0 and len(job["history"]) == 1
+    # The fleet size stays each daemon's own.
+    assert b.client().status()["workers"]["target"] == 1
+
+
+def test_a_drain_through_one_daemon_stops_the_others(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 2)[0]
+    a.client().call("worker_drain")
+    wait_for(lambda: b.client().status()["workers"]["draining"], 5, 0.05, what="b to drain")
+    ids = a.client().enqueue(*[{"command": "true"}] * 4, cwd=str(workdir))
+    time.sleep(1.5)
+    assert _states(b, ids) == {"pending"}
+    b.client().call("worker_resume")
+    wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")

@@ -458,6 +458,11 @@ class Store(Transactions):
         """Job ids starting with `prefix` (in these states), in id order."""
 
     # Settings
+    def announce_rules(self, sender: str) -> None:
+        """Tell the other daemons of a shared store, once this transaction commits,
+        that what may run changed (daemon `sender` changed it). A store of its own
+        has nobody to tell."""
+
     @abstractmethod
     def config_items(self) -> dict[str, str]: ...
     @abstractmethod

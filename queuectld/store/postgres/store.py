@@ -18,7 +18,7 @@ from protocol.messages import JOB_STATES
 from queuectld.store.base import Store
 from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
-from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, DueNotices
+from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, RULES_CHANNEL, DueNotices
 from queuectld.store.postgres.queues import QueueMixin
 from queuectld.store.postgres.schema import migrate
 from queuectld.store.postgres.views import STATS_SQL
@@ -86,11 +86,15 @@ class PostgresStore(
         if self.cancel_requested:
             self.db.execute(f"NOTIFY {CANCEL_CHANNEL}")
             self.cancel_requested = False
+        if self.rules_changed_by is not None:
+            self.db.execute("SELECT pg_notify(%s, %s)", (RULES_CHANNEL, self.rules_changed_by))
+            self.rules_changed_by = None
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
         self._env_ids.clear()
         self.jobs_became_due = self.cancel_requested = False
+        self.rules_changed_by = None
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
