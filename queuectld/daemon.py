@@ -203,7 +203,7 @@ class Daemon:
             self.config,
             self.hooks,
             DRAINING_KEY,
-            settings_changed=lambda: self.retention.kick(),
+            settings_changed=self._rules_changed_elsewhere,
         )
         self.wakeups = Wakeups(
             loop,
@@ -290,6 +290,12 @@ class Daemon:
             "metrics": f"{address[0]}:{address[1]}" if address else None,
             "wakeups": self.wakeups.mode,
         }
+
+    def _rules_changed_elsewhere(self) -> None:
+        # Parts that read their settings only when they run: their timers were
+        # armed on the old ones (a schedule added elsewhere, a shorter retention).
+        self.retention.kick()
+        self.scheduler.wake()
 
     def _on_stop_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name

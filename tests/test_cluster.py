@@ -544,3 +544,30 @@ def test_a_drain_through_one_daemon_stops_the_others(start_daemons, workdir):
     assert _states(b, ids) == {"pending"}
     b.client().call("worker_resume")
     wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")
+
+
+def test_each_cron_fire_time_makes_one_job_across_three_daemons(start_daemons, workdir):
+    from datetime import datetime, timedelta, timezone
+
+    # Scheduler clocks running 60 times faster, started as one clock: all three
+    # daemons come to each minute together and try to fire it.
+    origin, began = datetime(2030, 1, 1, 10, 0, 30, tzinfo=timezone.utc), time.time()
+
+    def clock() -> str:
+        at = origin + timedelta(seconds=(time.time() - began) * 60)
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + ",60"
+
+    daemons = [start_daemons(1, 0, "--clock", clock())[0] for _ in range(3)]
+    added = daemons[1].cli("schedule", "add", "tick", "--cron", "* * * * *", "--", "true")
+    assert added.returncode == 0, added.stderr
+    client = daemons[0].client()
+
+    def firings() -> list[str]:
+        return sorted(j["id"] for j in client.list_jobs() if j["id"].startswith("tick@"))
+
+    wait_for(lambda: len(firings()) >= 8, 30, 0.2, what="eight firings")
+    times = [parse_iso(job_id.split("@", 1)[1]) for job_id in firings()]
+    steps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert set(steps) == {60}, times  # none twice, none left out
+    assert len(client.list_jobs()) == len(times)  # no firing under another id
+    assert not any("firing schedules failed" in d.log_text() for d in daemons)

@@ -1,12 +1,13 @@
 """Following rule changes made through the other daemons of a shared store.
 
 A daemon reads its settings, its queues' hooks and the drain flag at start and
-keeps them in memory. When another daemon changes any of them it announces it
-(Dispatcher.change_rules, a NOTIFY on the rules channel), and this daemon reads
-them all again, through change_rules too: the jobs it holds ahead go back first,
-so that nothing claimed under the old rules starts under the new ones. The claim
-itself needs no news: paused and full queues are left out by the claim
-statement. Per-daemon settings (the fleet size) stay as this daemon has them.
+keeps them in memory, and arms its scheduler's timer on the schedules it read.
+When another daemon changes any of them it announces it (Dispatcher.change_rules,
+a NOTIFY on the rules channel), and this daemon reads them all again, through
+change_rules too: the jobs it holds ahead go back first, so that nothing claimed
+under the old rules starts under the new ones. The claim itself needs no news:
+paused and full queues are left out by the claim statement. Per-daemon
+settings (the fleet size) stay as this daemon has them.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class RuleFollower:
         self.config = config
         self.hooks = hooks
         self.draining_key = draining_key
-        # Parts that act on a setting only when told (retention's next pass).
+        # Parts that act on a change only when told (retention, the scheduler).
         self.settings_changed = settings_changed
         self._task: asyncio.Task | None = None
         self._again = False

@@ -375,6 +375,13 @@ class Store(Transactions):
     def queue_counts(self, queue: str) -> dict[str, int]: ...
 
     # Schedules
+    def lock_schedules(self) -> bool:
+        """Keep other daemons of a shared store out of firing schedules until this
+        transaction ends, so that each fire time is seen unfired by one of them
+        only; False if another daemon is firing them now. A store of its own has
+        one writer, and nothing to lock."""
+        return True
+
     @abstractmethod
     def add_schedule(self, schedule: Schedule, replace: bool) -> None: ...
     @abstractmethod

@@ -19,6 +19,7 @@ APPLICATION = "queuectl"
 # what is locked.
 LOCK_SPACE = 0x51435444
 MIGRATION_LOCK = 1
+SCHEDULES_LOCK = 2  # held by the daemon firing schedules, to its commit
 
 MIGRATIONS: list[str] = [
     # 1: the schema of SQLite migration 6, in PostgreSQL's terms.

@@ -20,7 +20,7 @@ from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
 from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, RULES_CHANNEL, DueNotices
 from queuectld.store.postgres.queues import QueueMixin
-from queuectld.store.postgres.schema import migrate
+from queuectld.store.postgres.schema import LOCK_SPACE, SCHEDULES_LOCK, migrate
 from queuectld.store.postgres.views import STATS_SQL
 from queuectld.store.rows import pack_environment, unpack_environment
 from queuectld.store.shared.jobs import JobsMixin
@@ -97,6 +97,16 @@ class PostgresStore(
         self.rules_changed_by = None
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
+
+    def lock_schedules(self) -> bool:
+        # Held to the end of the transaction: the next daemon's pass then reads the
+        # schedules as this one left them, fired through and all. Tried, not
+        # waited for: this transaction may hold a queue's claim lock that the
+        # holder's batch waits for next.
+        row = self.db.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SCHEDULES_LOCK)
+        ).fetchone()
+        return bool(row[0])
 
     def savepoint(self) -> None:
         self.db.execute("SAVEPOINT call")
