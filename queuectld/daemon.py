@@ -195,7 +195,9 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
-        self.retention = Retention(self.runner, self.config)
+        self.retention = Retention(
+            self.runner, self.config, shared=is_postgres(self.store_location)
+        )
         self.rules = RuleFollower(
             loop,
             self.runner,

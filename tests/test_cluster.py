@@ -571,3 +571,44 @@ def test_each_cron_fire_time_makes_one_job_across_three_daemons(start_daemons, w
     assert set(steps) == {60}, times  # none twice, none left out
     assert len(client.list_jobs()) == len(times)  # no firing under another id
     assert not any("firing schedules failed" in d.log_text() for d in daemons)
+
+
+def _leads(daemons: list[Daemon]) -> list[Daemon]:
+    return [d for d in daemons if "taking over pruning" in d.log_text()]
+
+
+def _lead_holders(database: str) -> int:
+    from queuectld.store.postgres.schema import HOUSEKEEPING_LOCK, LOCK_SPACE
+
+    with psycopg.connect(database) as conn:
+        [(count,)] = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s::oid AND objid = %s::oid",
+            (LOCK_SPACE, HOUSEKEEPING_LOCK),
+        ).fetchall()
+    return count
+
+
+def test_one_daemon_prunes_for_all_and_another_takes_over_when_it_dies(
+    start_daemons, database, workdir
+):
+    daemons = start_daemons(3, 1)
+    a, b, c = daemons
+    a.client().enqueue(*[{"command": "true"}] * 12, cwd=str(workdir))
+    wait_for(lambda: all_completed(a, 12), 30, what="every job to complete")
+    # Announced to all: each daemon's retention runs at once, and only one prunes.
+    assert c.cli("config", "set", "retention-count", "2").returncode == 0
+    wait_for(lambda: counts(c)["completed"] == 2, 10, 0.05, what="the pruning")
+    [leader] = _leads(daemons)
+    assert _lead_holders(database) == 1
+
+    leader.kill9()
+    others = [d for d in daemons if d is not leader]
+    others[0].client().enqueue(*[{"command": "true"}] * 5, cwd=str(workdir))
+    wait_for(lambda: all_completed(others[0], 7), 30, what="the new jobs to complete")
+    # Its database session ended with it, and its lead with that: the next pass
+    # of another daemon takes over (here at once, by a retention change).
+    assert others[1].cli("config", "set", "retention-count", "1").returncode == 0
+    wait_for(lambda: counts(others[0])["completed"] == 1, 10, 0.05, what="pruning again")
+    assert len(_leads(others)) == 1
+    assert _lead_holders(database) == 1

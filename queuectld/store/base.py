@@ -375,6 +375,12 @@ class Store(Transactions):
     def queue_counts(self, queue: str) -> dict[str, int]: ...
 
     # Schedules
+    def lead_housekeeping(self) -> bool:
+        """Whether this daemon is the one of a shared store that prunes (and does
+        the other chores that need doing once, not once per daemon); the first to
+        ask is, until it goes away. A store of its own has one daemon."""
+        return True
+
     def lock_schedules(self) -> bool:
         """Keep other daemons of a shared store out of firing schedules until this
         transaction ends, so that each fire time is seen unfired by one of them
