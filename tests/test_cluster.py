@@ -546,6 +546,16 @@ def test_a_drain_through_one_daemon_stops_the_others(start_daemons, workdir):
     wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")
 
 
+def test_a_queue_hook_set_through_one_daemon_runs_on_another(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    ended = workdir / "ended"
+    a.client().call("queue_set", name="q", on_finish=f"echo $QUEUECTL_JOB_ID >> {ended}")
+    time.sleep(0.5)  # the news takes milliseconds; b then ends the job and runs the hook
+    [job_id] = a.client().enqueue({"command": "true", "queue": "q"}, cwd=str(workdir))
+    wait_for(lambda: ended.exists() and ended.read_text().split() == [job_id], 10, 0.05)
+    assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
+
+
 def test_each_cron_fire_time_makes_one_job_across_three_daemons(start_daemons, workdir):
     from datetime import datetime, timedelta, timezone
 
