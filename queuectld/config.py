@@ -165,9 +165,6 @@ class Config:
         # Set by a daemon option or a limit of this host (see override): re-reading
         # the store leaves them alone.
         self._overridden: set[str] = set()
-        self._load(stored)
-
-    def _load(self, stored: dict[str, str]) -> None:
         for key, raw in stored.items():
             if key not in SETTINGS:
                 continue

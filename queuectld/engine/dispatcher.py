@@ -242,11 +242,19 @@ class Dispatcher:
             if then is not None:
                 then()
             if announce and job_id is None:
-                await self.runner.call(Store.announce_rules, self.owner)
+                await self._announce_rules()
         finally:
             if kick:
                 self.kick()
         return result
+
+    async def _announce_rules(self) -> None:
+        try:
+            await self.runner.call(Store.announce_rules, self.owner)
+        except StoreUnavailable as exc:
+            # The change itself is committed: the others take it at their next
+            # re-reading (for any later change, or on listening again) or restart.
+            log.warning("could not tell the other daemons of a rule change: %s", exc)
 
     def set_draining(self, draining: bool) -> None:
         """`worker drain`: running jobs finish, none start; enqueues are still accepted."""
