@@ -162,6 +162,9 @@ class Config:
     def __init__(self, stored: dict[str, str]):
         self.values: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
         self.sources: dict[str, str] = {}
+        # Set by a daemon option or a limit of this host (see override): re-reading
+        # the store leaves them alone.
+        self._overridden: set[str] = set()
         for key, raw in stored.items():
             if key not in SETTINGS:
                 continue
@@ -189,11 +192,25 @@ class Config:
             raise KeyError(key)
         self.values[key] = value
         self.sources.pop(key, None)
+        self._overridden.discard(key)
 
     def override(self, key: str, value: Any, source: str) -> None:
         """A value in force in this daemon only, not stored; `source` says why."""
         self.values[key] = value
         self.sources[key] = source
+        self._overridden.add(key)
+
+    def reload(self, stored: dict[str, str], keep: frozenset[str] = frozenset()) -> None:
+        """Take the store's values again (another daemon of a shared store changed
+        them), except the settings in `keep` and those a daemon option or a limit of
+        this host set."""
+        fresh = Config({k: v for k, v in stored.items() if k not in keep | self._overridden})
+        for key in SETTINGS.keys() - keep - self._overridden:
+            self.values[key] = fresh.values[key]
+            if key in fresh.sources:
+                self.sources[key] = fresh.sources[key]
+            else:
+                self.sources.pop(key, None)
 
     def backoff(self, failures: int) -> float:
         """Wait before retry number `failures` (1-based)."""

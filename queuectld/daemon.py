@@ -27,6 +27,7 @@ from queuectld.engine.lease import Lease, daemon_id
 from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
+from queuectld.engine.shared_rules import RuleFollower
 from queuectld.engine.timing import LeaseTiming
 from queuectld.engine.wakeups import Wakeups
 from queuectld.fleet.supervisor import Supervisor
@@ -194,14 +195,26 @@ class Daemon:
         await self.lease.register()
         await recover_own_runs(self.runner, self.daemon_id)
         self.lease.start()
+        self.retention = Retention(
+            self.runner, self.config, shared=is_postgres(self.store_location)
+        )
+        self.rules = RuleFollower(
+            loop,
+            self.runner,
+            self.dispatcher,
+            self.config,
+            self.hooks,
+            DRAINING_KEY,
+            settings_changed=self._rules_changed_elsewhere,
+        )
         self.wakeups = Wakeups(
             loop,
             lambda: self.dispatcher.kick(),
             lambda report: open_listener(self.store_location, report),
             check_cancels=lambda: self.dispatcher.check_cancel_requests(),
+            rules_changed=self.rules.changed,
         )
         self.wakeups.start()
-        self.retention = Retention(self.runner, self.config)
         unix_access = UnixAccess(self.socket_group)
         self.server = Server(
             Handlers(self._handler_context()).handle,
@@ -280,6 +293,12 @@ class Daemon:
             "wakeups": self.wakeups.mode,
         }
 
+    def _rules_changed_elsewhere(self) -> None:
+        # Parts that read their settings only when they run: their timers were
+        # armed on the old ones (a schedule added elsewhere, a shorter retention).
+        self.retention.kick()
+        self.scheduler.wake()
+
     def _on_stop_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name
         how = "at once" if self.stopping else "gracefully"
@@ -313,6 +332,7 @@ class Daemon:
         )
         self.dispatcher.hold()
         self.wakeups.stop()
+        await self.rules.stop()
         self.retention.stop()
         self.scheduler.close()
         if self.stop_now:

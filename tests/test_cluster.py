@@ -502,3 +502,123 @@ def test_the_dashboard_overview_lists_every_daemon_of_the_store(start_daemons):
         assert all(f"<code>{one}</code>" in text for one in ids)
 
     run_app(a.home, check)
+
+
+# -- rule changes through one daemon reach the others --------------------------------
+
+
+def _states(daemon: Daemon, ids: list[str]) -> set[str]:
+    return {daemon.client().get_job(job_id)["state"] for job_id in ids}
+
+
+def test_a_pause_through_one_daemon_stops_starts_on_the_others(start_daemons, workdir):
+    a, b, c = start_daemons(3, 1)
+    a.client().call("queue_pause", name="q")
+    ids = b.client().enqueue(*[{"command": "true", "queue": "q"}] * 6, cwd=str(workdir))
+    ids += c.client().enqueue(*[{"command": "true", "queue": "q"}] * 6, cwd=str(workdir))
+    time.sleep(1.5)  # a start would take milliseconds
+    assert all(_states(d, ids) == {"pending"} for d in (a, b, c))
+    c.client().call("queue_resume", name="q")
+    wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")
+
+
+def test_a_setting_changed_through_one_daemon_is_what_another_applies(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    assert a.cli("config", "set", "max-retries", "0").returncode == 0
+    # Told by a notification, not by a restart.
+    wait_for(lambda: b.cli_json("config", "get", "max-retries")["value"] == 0, 5, 0.05)
+    [job_id] = b.client().enqueue({"command": "false"}, cwd=str(workdir))
+    wait_for(lambda: b.client().get_job(job_id)["state"] == "dead", 20, what="the job to die")
+    job = b.client().get_job(job_id)
+    assert job["max_retries"] == 0 and len(job["history"]) == 1
+    # The fleet size stays each daemon's own.
+    assert b.client().status()["workers"]["target"] == 1
+
+
+def test_a_drain_through_one_daemon_stops_the_others(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 2)[0]
+    a.client().call("worker_drain")
+    wait_for(lambda: b.client().status()["workers"]["draining"], 5, 0.05, what="b to drain")
+    ids = a.client().enqueue(*[{"command": "true"}] * 4, cwd=str(workdir))
+    time.sleep(1.5)
+    assert _states(b, ids) == {"pending"}
+    b.client().call("worker_resume")
+    wait_for(lambda: _states(a, ids) == {"completed"}, 20, what="every job to complete")
+
+
+def test_a_queue_hook_set_through_one_daemon_runs_on_another(start_daemons, workdir):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    ended = workdir / "ended"
+    a.client().call("queue_set", name="q", on_finish=f"echo $QUEUECTL_JOB_ID >> {ended}")
+    time.sleep(0.5)  # the news takes milliseconds; b then ends the job and runs the hook
+    [job_id] = a.client().enqueue({"command": "true", "queue": "q"}, cwd=str(workdir))
+    wait_for(lambda: ended.exists() and ended.read_text().split() == [job_id], 10, 0.05)
+    assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
+
+
+def test_each_cron_fire_time_makes_one_job_across_three_daemons(start_daemons, workdir):
+    from datetime import datetime, timedelta, timezone
+
+    # Scheduler clocks running 60 times faster, started as one clock: all three
+    # daemons come to each minute together and try to fire it.
+    origin, began = datetime(2030, 1, 1, 10, 0, 30, tzinfo=timezone.utc), time.time()
+
+    def clock() -> str:
+        at = origin + timedelta(seconds=(time.time() - began) * 60)
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + ",60"
+
+    daemons = [start_daemons(1, 0, "--clock", clock())[0] for _ in range(3)]
+    added = daemons[1].cli("schedule", "add", "tick", "--cron", "* * * * *", "--", "true")
+    assert added.returncode == 0, added.stderr
+    client = daemons[0].client()
+
+    def firings() -> list[str]:
+        return sorted(j["id"] for j in client.list_jobs() if j["id"].startswith("tick@"))
+
+    wait_for(lambda: len(firings()) >= 8, 30, 0.2, what="eight firings")
+    times = [parse_iso(job_id.split("@", 1)[1]) for job_id in firings()]
+    steps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert set(steps) == {60}, times  # none twice, none left out
+    assert len(client.list_jobs()) == len(times)  # no firing under another id
+    assert not any("firing schedules failed" in d.log_text() for d in daemons)
+
+
+def _leads(daemons: list[Daemon]) -> list[Daemon]:
+    return [d for d in daemons if "taking over pruning" in d.log_text()]
+
+
+def _lead_holders(database: str) -> int:
+    from queuectld.store.postgres.schema import HOUSEKEEPING_LOCK, LOCK_SPACE
+
+    with psycopg.connect(database) as conn:
+        [(count,)] = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s::oid AND objid = %s::oid",
+            (LOCK_SPACE, HOUSEKEEPING_LOCK),
+        ).fetchall()
+    return count
+
+
+def test_one_daemon_prunes_for_all_and_another_takes_over_when_it_dies(
+    start_daemons, database, workdir
+):
+    daemons = start_daemons(3, 1)
+    a, b, c = daemons
+    a.client().enqueue(*[{"command": "true"}] * 12, cwd=str(workdir))
+    wait_for(lambda: all_completed(a, 12), 30, what="every job to complete")
+    # Announced to all: each daemon's retention runs at once, and only one prunes.
+    assert c.cli("config", "set", "retention-count", "2").returncode == 0
+    wait_for(lambda: counts(c)["completed"] == 2, 10, 0.05, what="the pruning")
+    [leader] = _leads(daemons)
+    assert _lead_holders(database) == 1
+
+    leader.kill9()
+    others = [d for d in daemons if d is not leader]
+    others[0].client().enqueue(*[{"command": "true"}] * 5, cwd=str(workdir))
+    wait_for(lambda: all_completed(others[0], 7), 30, what="the new jobs to complete")
+    # Its database session ended with it, and its lead with that: the next pass
+    # of another daemon takes over (here at once, by a retention change).
+    assert others[1].cli("config", "set", "retention-count", "1").returncode == 0
+    wait_for(lambda: counts(others[0])["completed"] == 1, 10, 0.05, what="pruning again")
+    assert len(_leads(others)) == 1
+    assert _lead_holders(database) == 1

@@ -220,6 +220,7 @@ class Dispatcher:
         job_id: str | None = None,
         then: Callable[[], None] | None = None,
         kick: bool = True,
+        announce: bool = True,
     ) -> T:
         """Change what may run (a queue's limit or pause, a drain, a smaller fleet) or
         a job that may be held (cancel, edit) through `write`, a store call.
@@ -230,18 +231,30 @@ class Dispatcher:
         dispatcher claims again under the new rules, unless `kick` is False: a
         change that only takes away (a pause, a cancel, a smaller fleet) must not
         claim, or it would hold jobs for workers that are retiring. This is the one
-        place where rules change, and so where daemons sharing a store will tell
-        each other.
+        place where rules change, and so where daemons sharing a store tell each
+        other: a change that is not about one job is announced once it is committed
+        (engine/shared_rules.py re-reads it elsewhere), unless `announce` is False,
+        as for that re-reading itself.
         """
         self.release_ahead(job_id)
         try:
             result = await write()
             if then is not None:
                 then()
+            if announce and job_id is None:
+                await self._announce_rules()
         finally:
             if kick:
                 self.kick()
         return result
+
+    async def _announce_rules(self) -> None:
+        try:
+            await self.runner.call(Store.announce_rules, self.owner)
+        except StoreUnavailable as exc:
+            # The change itself is committed: the others take it at their next
+            # re-reading (for any later change, or on listening again) or restart.
+            log.warning("could not tell the other daemons of a rule change: %s", exc)
 
     def set_draining(self, draining: bool) -> None:
         """`worker drain`: running jobs finish, none start; enqueues are still accepted."""

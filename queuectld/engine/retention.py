@@ -4,7 +4,10 @@ Completed and canceled jobs go once they are older than `retention-age` or
 beyond the newest `retention-count`; their runs and log files go with them.
 Dead jobs (the DLQ) are never pruned: they wait for `dlq retry` or `dlq purge`.
 Pruning runs at start, every PRUNE_INTERVAL, and when a retention setting
-changes, in chunks so that other requests get the store in between.
+changes, in chunks so that other requests get the store in between. Of the
+daemons sharing a store only one prunes, the one holding the lead
+(Store.lead_housekeeping); the others ask again at each pass, so when it goes
+away another takes over within PRUNE_INTERVAL.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ CHUNK = 1000
 
 
 class Retention:
-    def __init__(self, runner: StoreRunner, config: Config):
+    def __init__(self, runner: StoreRunner, config: Config, shared: bool = False):
         self.runner = runner
         self.config = config
         self.pruned = 0
+        # A store shared with other daemons, of which this one prunes (leading).
+        self.shared = shared
+        self.leading = False
         self._kicked = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -60,6 +66,18 @@ class Retention:
         config = self.config
         loop = asyncio.get_running_loop()
         total = 0
+        if not config["retention-age"] and not config["retention-count"]:
+            return total
+        leading = await self.runner.call(Store.lead_housekeeping)
+        if self.shared and leading != self.leading:
+            self.leading = leading
+            log.info(
+                "%s pruning for the daemons of this store",
+                "taking over" if leading else "leaving",
+                extra={"event": "housekeeping_lead", "leading": leading},
+            )
+        if not leading:
+            return total
         while True:
             age, keep = config["retention-age"], config["retention-count"]
             if not age and not keep:

@@ -43,6 +43,8 @@ DEFAULT_CATCH_UP = "one"
 GRACE_SECONDS = 60.0
 MAX_CATCH_UP = 1000
 MAX_SLEEP = 3600.0
+# Scheduler seconds to wait while another daemon of a shared store fires schedules.
+BUSY_RETRY_SECONDS = 1.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # Job spec fields a schedule's template may not carry: the schedule decides them.
 TEMPLATE_FORBIDDEN = ("id", "run_at", "delay", "after")
@@ -157,6 +159,11 @@ def fire_due(
     `now` is the scheduler's clock (which tests may move); the jobs themselves are
     due at `real_now`, the dispatcher's clock.
     """
+    # Daemons sharing a store fire one after the other: a firing another daemon
+    # made is then a job already there, seen below, not a second insert of its id.
+    # While another one fires, look again shortly: its clock may be behind ours.
+    if not store.lock_schedules():
+        return [], now + BUSY_RETRY_SECONDS
     fired = []
     for schedule in store.get_schedules():
         if schedule.paused or schedule.next_fire > now:

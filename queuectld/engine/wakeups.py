@@ -8,7 +8,9 @@ kicked. While there is no subscription (at start, or after the connection to
 the database dropped) the dispatcher is kicked every POLL_SECONDS instead; the
 daemon says so once in its log, and again when it has subscribed again. A
 cancel another daemon asked of one of this daemon's running jobs comes the same
-ways.
+ways. So does a change of what may run made through another daemon (settings,
+queues, a drain): `rules_changed` re-reads what this daemon keeps in memory,
+and does so too on subscribing again, for changes made while nobody listened.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ class Wakeups:
         open_source: Callable[[Callable[[str, str | None], None]], Source | None],
         poll_seconds: float = POLL_SECONDS,
         check_cancels: Callable[[], None] = lambda: None,
+        rules_changed: Callable[[str | None], None] = lambda sender: None,
     ):
         self.loop = loop
         self.kick = kick
         # Look for cancels other daemons asked of this one's running jobs.
         self.check_cancels = check_cancels
+        # Called with the id of the daemon that changed the rules (None: unknown).
+        self.rules_changed = rules_changed
         self.poll_seconds = poll_seconds
         self.source = open_source(self._report)
         self._poll_task: asyncio.Task | None = None
@@ -76,10 +81,13 @@ class Wakeups:
             self.kick()
         elif kind == "cancel":
             self.check_cancels()
+        elif kind == "rules":
+            self.rules_changed(reason)
         elif kind == "up":
             self._stop_polling()
             if self._lost_logged:
                 self._lost_logged = False
+                self.rules_changed(None)
                 log.info(
                     "listening for other daemons' wake-ups again",
                     extra={"event": "wakeups_resumed"},

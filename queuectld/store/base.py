@@ -375,6 +375,19 @@ class Store(Transactions):
     def queue_counts(self, queue: str) -> dict[str, int]: ...
 
     # Schedules
+    def lead_housekeeping(self) -> bool:
+        """Whether this daemon is the one of a shared store that prunes (and does
+        the other chores that need doing once, not once per daemon); the first to
+        ask is, until it goes away. A store of its own has one daemon."""
+        return True
+
+    def lock_schedules(self) -> bool:
+        """Keep other daemons of a shared store out of firing schedules until this
+        transaction ends, so that each fire time is seen unfired by one of them
+        only; False if another daemon is firing them now. A store of its own has
+        one writer, and nothing to lock."""
+        return True
+
     @abstractmethod
     def add_schedule(self, schedule: Schedule, replace: bool) -> None: ...
     @abstractmethod
@@ -458,6 +471,11 @@ class Store(Transactions):
         """Job ids starting with `prefix` (in these states), in id order."""
 
     # Settings
+    def announce_rules(self, sender: str) -> None:
+        """Tell the other daemons of a shared store, once this transaction commits,
+        that what may run changed (daemon `sender` changed it). A store of its own
+        has nobody to tell."""
+
     @abstractmethod
     def config_items(self) -> dict[str, str]: ...
     @abstractmethod

@@ -84,7 +84,7 @@ async def schedule_add(ctx: HandlerContext, args: dict) -> dict:
     await ctx.runner.call(
         _add_schedule, schedule, bool(args.get("replace")), ctx.config["max-schedules"]
     )
-    ctx.scheduler.wake()
+    await _schedules_changed(ctx)
     return _record(schedule)
 
 
@@ -96,6 +96,13 @@ def _add_schedule(store: Store, schedule: Schedule, replace: bool, maximum: int)
     store.add_schedule(schedule, replace)
 
 
+async def _schedules_changed(ctx: HandlerContext) -> None:
+    """Fire what is due now; and the other daemons of a shared store, which armed
+    their timers on the schedules as they were, look at them again too."""
+    ctx.scheduler.wake()
+    await ctx.runner.call(Store.announce_rules, ctx.daemon_id)
+
+
 async def schedule_list(ctx: HandlerContext, args: dict) -> dict:
     schedules = await ctx.runner.call(Store.get_schedules)
     return {"schedules": [_record(s) for s in schedules]}
@@ -103,13 +110,13 @@ async def schedule_list(ctx: HandlerContext, args: dict) -> dict:
 
 async def schedule_remove(ctx: HandlerContext, args: dict) -> dict:
     await ctx.runner.call(Store.remove_schedule, args["name"])
-    ctx.scheduler.wake()
+    await _schedules_changed(ctx)
     return {"name": args["name"], "removed": True}
 
 
 async def schedule_pause(ctx: HandlerContext, args: dict) -> dict:
     await ctx.runner.call(Store.update_schedule, args["name"], {"paused": True})
-    ctx.scheduler.wake()
+    await _schedules_changed(ctx)
     return await _one(ctx, args["name"])
 
 
@@ -124,7 +131,7 @@ async def schedule_resume(ctx: HandlerContext, args: dict) -> dict:
             "next_fire": next_fire(schedule.cron, schedule.tz, now),
         }
         await ctx.runner.call(Store.update_schedule, args["name"], changes)
-        ctx.scheduler.wake()
+        await _schedules_changed(ctx)
     return await _one(ctx, args["name"])
 
 

@@ -35,7 +35,10 @@ async def config_set(ctx: HandlerContext, args: dict) -> dict:
     key, value = args["key"], args["value"]
     if key == "workers":
         refuse_while_stopping(ctx)
-    parsed = await set_config(ctx, key, value)
+    # Through change_rules: the other daemons of a shared store take the new value too.
+    parsed = await ctx.dispatcher.change_rules(
+        lambda: set_config(ctx, key, value), kick=key != "workers"
+    )
     if key == "workers":
         ctx.supervisor.scale(parsed)
     if key.startswith("retention-"):

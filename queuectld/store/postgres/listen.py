@@ -3,10 +3,11 @@
 The store's connection belongs to the store thread and is inside a transaction
 most of the time, and a notification is only read between statements; so
 listening gets its own connection, blocked in `notifies()` in a thread of its
-own. The thread reports four things, each through `report` (called from the
+own. The thread reports five things, each through `report` (called from the
 thread; the caller moves it to its loop): `"up"` once it is subscribed, `"due"`
 when jobs became due, `"cancel"` when a cancel was asked of some daemon's running
-job, and `"down"` with the reason when the connection is lost
+job, `"rules"` with the sender's id when a daemon changed what may run, and
+`"down"` with the reason when the connection is lost
 (it then subscribes again, once a second, until it succeeds). Keepalives on the
 connection (connection.py) turn a half-open connection into a lost one.
 """
@@ -20,7 +21,7 @@ import psycopg
 
 from queuectld.store.base import StoreUnavailable
 from queuectld.store.postgres.connection import Database
-from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL
+from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, RULES_CHANNEL
 
 APPLICATION_NAME = "queuectld-listen"
 RETRY_SECONDS = 1.0
@@ -60,8 +61,12 @@ class Listener:
         self._db = Database(self._url, APPLICATION_NAME)
         self._db.execute(f"LISTEN {CHANNEL}")
         self._db.execute(f"LISTEN {CANCEL_CHANNEL}")
+        self._db.execute(f"LISTEN {RULES_CHANNEL}")
         self._report("up", None)
         conn = self._db.conn
         while not self._stopped.is_set():
             for notice in conn.notifies(timeout=WAIT_SECONDS, stop_after=1):
-                self._report("cancel" if notice.channel == CANCEL_CHANNEL else "due", None)
+                if notice.channel == RULES_CHANNEL:
+                    self._report("rules", notice.payload)
+                else:
+                    self._report("cancel" if notice.channel == CANCEL_CHANNEL else "due", None)

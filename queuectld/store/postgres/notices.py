@@ -15,6 +15,9 @@ from queuectld.store.base import Enqueued, JobRow, RunningAttempt
 CHANNEL = "queuectl_due"
 # A cancel of a running job was asked for through another daemon than its owner.
 CANCEL_CHANNEL = "queuectl_cancel"
+# What may run changed (settings, queues, a drain): every daemon re-reads what it
+# keeps in memory. The payload is the id of the daemon that made the change.
+RULES_CHANNEL = "queuectl_rules"
 
 
 class DueNotices:
@@ -23,6 +26,10 @@ class DueNotices:
     # Set during a transaction, sent and cleared at its commit.
     jobs_became_due = False
     cancel_requested = False
+    rules_changed_by: str | None = None
+
+    def announce_rules(self, sender: str) -> None:
+        self.rules_changed_by = sender
 
     def insert_jobs(self, *args, **kwargs) -> Enqueued:
         result = super().insert_jobs(*args, **kwargs)

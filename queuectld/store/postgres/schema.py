@@ -19,6 +19,8 @@ APPLICATION = "queuectl"
 # what is locked.
 LOCK_SPACE = 0x51435444
 MIGRATION_LOCK = 1
+SCHEDULES_LOCK = 2  # held by the daemon firing schedules, to its commit
+HOUSEKEEPING_LOCK = 3  # held by the daemon that prunes, for as long as it is connected
 
 MIGRATIONS: list[str] = [
     # 1: the schema of SQLite migration 6, in PostgreSQL's terms.

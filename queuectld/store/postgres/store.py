@@ -18,9 +18,14 @@ from protocol.messages import JOB_STATES
 from queuectld.store.base import Store
 from queuectld.store.postgres.admin import ControlMixin
 from queuectld.store.postgres.connection import Database, Portable, unavailable
-from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, DueNotices
+from queuectld.store.postgres.notices import CANCEL_CHANNEL, CHANNEL, RULES_CHANNEL, DueNotices
 from queuectld.store.postgres.queues import QueueMixin
-from queuectld.store.postgres.schema import migrate
+from queuectld.store.postgres.schema import (
+    HOUSEKEEPING_LOCK,
+    LOCK_SPACE,
+    SCHEDULES_LOCK,
+    migrate,
+)
 from queuectld.store.postgres.views import STATS_SQL
 from queuectld.store.rows import pack_environment, unpack_environment
 from queuectld.store.shared.jobs import JobsMixin
@@ -86,13 +91,40 @@ class PostgresStore(
         if self.cancel_requested:
             self.db.execute(f"NOTIFY {CANCEL_CHANNEL}")
             self.cancel_requested = False
+        if self.rules_changed_by is not None:
+            self.db.execute("SELECT pg_notify(%s, %s)", (RULES_CHANNEL, self.rules_changed_by))
+            self.rules_changed_by = None
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
         self._env_ids.clear()
         self.jobs_became_due = self.cancel_requested = False
+        self.rules_changed_by = None
         if not self.db.conn.closed and self.db.in_transaction:
             self.db.execute("ROLLBACK")
+
+    def lead_housekeeping(self) -> bool:
+        # A session lock: the database lets it go when this daemon's connection
+        # ends (a crash, a kill, keepalives giving up on a cut), and the next daemon
+        # to ask takes the lead; a daemon that reconnected asks again. Looked up
+        # before it is taken, since each pg_try_advisory_lock by its holder stacks.
+        row = self.db.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid = pg_backend_pid() AND classid = %s::oid AND objid = %s::oid "
+            "AND objsubid = 2) THEN true ELSE pg_try_advisory_lock(%s, %s) END",
+            (LOCK_SPACE, HOUSEKEEPING_LOCK, LOCK_SPACE, HOUSEKEEPING_LOCK),
+        ).fetchone()
+        return bool(row[0])
+
+    def lock_schedules(self) -> bool:
+        # Held to the end of the transaction: the next daemon's pass then reads the
+        # schedules as this one left them, fired through and all. Tried, not
+        # waited for: this transaction may hold a queue's claim lock that the
+        # holder's batch waits for next.
+        row = self.db.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SCHEDULES_LOCK)
+        ).fetchone()
+        return bool(row[0])
 
     def savepoint(self) -> None:
         self.db.execute("SAVEPOINT call")
