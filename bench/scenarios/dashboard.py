@@ -208,7 +208,9 @@ class _EventStreams:
             for line in response:
                 if line.startswith(b"data: "):
                     self.frames += 1
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
+            # close() from the main thread ends the read; http.client then fails in
+            # whatever it was doing (AttributeError: its file is already gone).
             pass
 
     def close(self) -> None:
