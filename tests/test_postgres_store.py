@@ -324,3 +324,13 @@ def test_claiming_does_not_walk_delayed_or_paused_backlogs(url):
         assert [c.id for c in store.claim_due_jobs(10.0, 4, "A")] == ["now"]
     finally:
         store.close()
+
+
+def test_leases_are_kept_on_the_servers_clock_not_the_hosts(url, monkeypatch):
+    # Several hosts' clocks disagree; the one server's clock is the same for all.
+    store = PostgresStore(url)
+    try:
+        monkeypatch.setattr(time, "time", lambda: 0.0)
+        assert store.lease_clock() > 1.6e9
+    finally:
+        store.close()

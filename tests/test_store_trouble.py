@@ -212,9 +212,7 @@ def test_data_home_turning_read_only_while_running(daemon_factory, mount_point):
     assert set(acked) <= stored_ids(daemon)
 
 
-def test_file_system_forced_read_only_under_the_open_database(
-    daemon_factory, mount_point, home
-):
+def test_file_system_forced_read_only_under_the_open_database(daemon_factory, mount_point, home):
     """The kernel turns the file system read-only (as after an I/O error): writes to
     the open database fail. Clients hear `unavailable`; after repair and a restart
     every acknowledged job is there."""

@@ -47,6 +47,16 @@ def daemon_id(home: Path) -> str:
     return new
 
 
+# Heartbeats are stamped with the store's clock (Store.lease_clock), which is the
+# one every daemon's rescue compares them with.
+def _register(store: Store, owner: str, host: str, pid: int, fleet: FleetFigures | None) -> None:
+    store.register_daemon(owner, host, pid, store.lease_clock(), fleet)
+
+
+def _beat(store: Store, owner: str, fleet: FleetFigures | None) -> bool:
+    return store.beat(owner, store.lease_clock(), fleet)
+
+
 class Fencing(Protocol):
     """What a daemon on a shared store does when its lease may be lost, and after."""
 
@@ -84,12 +94,7 @@ class Lease:
     async def register(self) -> None:
         sent = time.monotonic()
         await self.runner.call(
-            Store.register_daemon,
-            self.owner,
-            socket.gethostname(),
-            os.getpid(),
-            time.time(),
-            self.fleet(),
+            _register, self.owner, socket.gethostname(), os.getpid(), self.fleet()
         )
         self._renewed = max(self._renewed, sent)
 
@@ -112,7 +117,7 @@ class Lease:
     async def beat(self) -> None:
         """Renew the lease (registering again if it was lost), then rescue."""
         sent = time.monotonic()
-        if not await self.runner.call(Store.beat, self.owner, time.time(), self.fleet()):
+        if not await self.runner.call(_beat, self.owner, self.fleet()):
             log.warning(
                 "this daemon's registration was gone from the store; registered again",
                 extra={"event": "daemon_reregistered", "daemon": self.owner},

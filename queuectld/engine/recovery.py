@@ -16,7 +16,8 @@ import time
 
 from queuectld.engine.outcome import Stop, interrupted
 from queuectld.fleet.survivors import kill_run, run_marker
-from queuectld.store import Store
+from queuectld.store import Store, Transition
+from queuectld.store.base import RunningAttempt
 from queuectld.store.runner import StoreRunner
 
 log = logging.getLogger("queuectld")
@@ -65,10 +66,10 @@ async def recover_own_runs(runner: StoreRunner, owner: str) -> int:
 
 async def rescue_expired_runs(runner: StoreRunner, rescuer: str, lease: float) -> int:
     """Requeue the runs of daemons whose lease expired; returns how many."""
-    now = time.time()
-    rescued = await runner.call(
-        Store.rescue_expired_runs, rescuer, lease, now, interrupted(Stop.DAEMON_LOST, now)
-    )
+    # Expiry is judged on the store's clock, the one heartbeats are stamped with;
+    # the retry's backoff is counted on this host's, like every other run_at.
+    change = interrupted(Stop.DAEMON_LOST, time.time())
+    rescued = await runner.call(_rescue, rescuer, lease, change)
     for attempt in rescued:
         log.warning(
             "job %s run %d requeued: its daemon %s lost its lease",
@@ -78,3 +79,7 @@ async def rescue_expired_runs(runner: StoreRunner, rescuer: str, lease: float) -
             extra={"event": "run_rescued", "job": attempt.id, "owner": attempt.owner},
         )
     return len(rescued)
+
+
+def _rescue(store: Store, rescuer: str, lease: float, change: Transition) -> list[RunningAttempt]:
+    return store.rescue_expired_runs(rescuer, lease, store.lease_clock(), change)

@@ -10,6 +10,7 @@ on another's attempt. `tests/store_contract/` is the suite each backend passes.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -403,6 +404,12 @@ class Store(Transactions):
         """The earliest next fire time of the schedules that are not paused."""
 
     # Daemons: identity, heartbeats and the rescue of runs whose daemon is gone
+    def lease_clock(self) -> float:
+        """The time leases are kept by (seconds since the epoch): heartbeats are stored
+        and compared on it. The host's clock for a store of one host; a shared store
+        answers with its own, since the clocks of several hosts disagree."""
+        return time.time()
+
     @abstractmethod
     def register_daemon(
         self, daemon_id: str, host: str, pid: int, now: float, fleet: FleetFigures | None = None

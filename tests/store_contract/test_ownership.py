@@ -7,6 +7,8 @@ the same: they are what a shared backend is checked against.
 
 from __future__ import annotations
 
+import time
+
 from queuectld.engine.outcome import Stop, interrupted
 from queuectld.store import FleetFigures, Transition
 from tests.store_contract.conftest import job
@@ -174,3 +176,10 @@ def test_a_cancel_requested_elsewhere_marks_the_run_for_its_owner(store):
     assert store.finish_run(x.seq, x.run, owner=A, change=COMPLETED, now=3.0).applied
     assert store.cancel_requests(A) == []  # ended: the request is spent
     assert store.request_cancel("x", 4.0) is None
+
+
+def test_the_lease_clock_reads_seconds_since_the_epoch(store):
+    # Heartbeats are stamped with it and rescues compare with it (engine/lease.py).
+    first = store.lease_clock()
+    second = store.lease_clock()
+    assert abs(first - time.time()) < 60 and second >= first

@@ -116,6 +116,11 @@ class PostgresStore(
         ).fetchone()
         return bool(row[0])
 
+    def lease_clock(self) -> float:
+        # The server's clock, read when the statement runs (not when the
+        # transaction began): a batch may have waited on a lock for seconds.
+        return float(self.db.value("SELECT EXTRACT(EPOCH FROM clock_timestamp())"))
+
     def lock_schedules(self) -> bool:
         # Held to the end of the transaction: the next daemon's pass then reads the
         # schedules as this one left them, fired through and all. Tried, not
