@@ -213,6 +213,7 @@ class Daemon:
             lambda report: open_listener(self.store_location, report),
             check_cancels=lambda: self.dispatcher.check_cancel_requests(),
             rules_changed=self.rules.changed,
+            rules_version=lambda: self.runner.call(Store.rules_version),
         )
         self.wakeups.start()
         unix_access = UnixAccess(self.socket_group)

@@ -334,3 +334,15 @@ def test_leases_are_kept_on_the_servers_clock_not_the_hosts(url, monkeypatch):
         assert store.lease_clock() > 1.6e9
     finally:
         store.close()
+
+
+def test_each_announced_rule_change_raises_the_count_polling_daemons_compare(two):
+    a, b = two
+    before = b.rules_version()
+    a.begin()
+    a.announce_rules("daemon-a")
+    a.commit()
+    a.begin()
+    a.announce_rules("daemon-a")
+    a.commit()
+    assert b.rules_version() == before + 2

@@ -10,14 +10,16 @@ daemon says so once in its log, and again when it has subscribed again. A
 cancel another daemon asked of one of this daemon's running jobs comes the same
 ways. So does a change of what may run made through another daemon (settings,
 queues, a drain): `rules_changed` re-reads what this daemon keeps in memory,
-and does so too on subscribing again, for changes made while nobody listened.
+and does so too on subscribing again, for changes made while nobody listened;
+while polling, the store's count of such changes (`rules_version`) is compared
+at each poll, so a change is followed within a poll, not only at resubscribing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 log = logging.getLogger("queuectld")
@@ -39,6 +41,7 @@ class Wakeups:
         poll_seconds: float = POLL_SECONDS,
         check_cancels: Callable[[], None] = lambda: None,
         rules_changed: Callable[[str | None], None] = lambda sender: None,
+        rules_version: Callable[[], Awaitable[int]] | None = None,
     ):
         self.loop = loop
         self.kick = kick
@@ -46,6 +49,9 @@ class Wakeups:
         self.check_cancels = check_cancels
         # Called with the id of the daemon that changed the rules (None: unknown).
         self.rules_changed = rules_changed
+        # Read while polling: a change of the rules announced meanwhile raises it.
+        self.rules_version = rules_version
+        self._rules_seen: int | None = None
         self.poll_seconds = poll_seconds
         self.source = open_source(self._report)
         self._poll_task: asyncio.Task | None = None
@@ -120,3 +126,14 @@ class Wakeups:
             await asyncio.sleep(self.poll_seconds)
             self.kick()
             self.check_cancels()
+            if self.rules_version is not None:
+                await self._compare_rules_version()
+
+    async def _compare_rules_version(self) -> None:
+        try:
+            version = await self.rules_version()
+        except Exception:  # the store is away too: the next poll asks again
+            return
+        if self._rules_seen is not None and version != self._rules_seen:
+            self.rules_changed(None)
+        self._rules_seen = version

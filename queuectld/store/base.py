@@ -483,6 +483,11 @@ class Store(Transactions):
         that what may run changed (daemon `sender` changed it). A store of its own
         has nobody to tell."""
 
+    def rules_version(self) -> int:
+        """A count that every announced change of the rules raises: what a daemon
+        that cannot listen for the announcements compares, to know it missed one."""
+        return 0
+
     @abstractmethod
     def config_items(self) -> dict[str, str]: ...
     @abstractmethod

@@ -33,6 +33,7 @@ from queuectld.store.shared.runs import RunsMixin
 from queuectld.store.shared.settings import SettingsMixin
 from queuectld.store.shared.stats import StatsMixin
 
+RULES_VERSION_KEY = "rules_version"  # in meta: see rules_version
 ENV_CACHE_SIZE = 64  # packed environments remembered by their items; each holds a few kB
 DELETE_CHUNK = 1000  # jobs deleted per statement
 
@@ -92,6 +93,12 @@ class PostgresStore(
             self.db.execute(f"NOTIFY {CANCEL_CHANNEL}")
             self.cancel_requested = False
         if self.rules_changed_by is not None:
+            # Counted too, for the daemons that are polling and so hear no NOTIFY.
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = (meta.value::bigint + 1)::text",
+                (RULES_VERSION_KEY,),
+            )
             self.db.execute("SELECT pg_notify(%s, %s)", (RULES_CHANNEL, self.rules_changed_by))
             self.rules_changed_by = None
         self.db.execute("COMMIT")
@@ -115,6 +122,10 @@ class PostgresStore(
             (LOCK_SPACE, HOUSEKEEPING_LOCK, LOCK_SPACE, HOUSEKEEPING_LOCK),
         ).fetchone()
         return bool(row[0])
+
+    def rules_version(self) -> int:
+        value = self.db.value("SELECT value FROM meta WHERE key = %s", (RULES_VERSION_KEY,))
+        return int(value or 0)
 
     def lease_clock(self) -> float:
         # The server's clock, read when the statement runs (not when the
