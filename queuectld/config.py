@@ -146,6 +146,46 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+# Settings each daemon of a shared store keeps for itself: they size or bound its
+# own fleet and its own clients. Every other setting is the cluster's: one value,
+# in the store, for every daemon. On a shared store a daemon keeps its own under
+# `stored_key`'s name, so that a restart finds its own value and not another's.
+PER_DAEMON = frozenset(
+    {
+        "workers",
+        "kill-grace",
+        "max-waits",
+        "max-log-follows",
+        "max-connections",
+        "max-frame-bytes",
+        "client-timeout",
+    }
+)
+
+
+def scope(key: str) -> str:
+    """`daemon` for a setting each daemon keeps for itself, else `cluster`."""
+    return "daemon" if key in PER_DAEMON else "cluster"
+
+
+def stored_key(key: str, daemon: str | None) -> str:
+    """The name a setting is stored under: a per-daemon setting of a daemon on a
+    shared store (`daemon` given) under its own, `KEY@DAEMON-ID`."""
+    return f"{key}@{daemon}" if daemon is not None and key in PER_DAEMON else key
+
+
+def _as_seen_by(stored: dict[str, str], daemon: str | None) -> dict[str, str]:
+    """The store's settings as this daemon takes them: its own per-daemon values
+    over the plain ones (stored before it had its own, or by a store of one daemon),
+    and none of the other daemons'."""
+    seen = {key: value for key, value in stored.items() if "@" not in key}
+    if daemon is not None:
+        for key in PER_DAEMON:
+            if stored_key(key, daemon) in stored:
+                seen[key] = stored[stored_key(key, daemon)]
+    return seen
+
+
 def check_hook(command: str) -> str:
     """A queue's `on_finish` is bounded like the `on-finish` setting: both run as `sh -c`."""
     return SETTINGS["on-finish"].check(command)
@@ -159,7 +199,8 @@ class Config:
     for a stored value this release refuses); `config_get` shows it.
     """
 
-    def __init__(self, stored: dict[str, str]):
+    def __init__(self, stored: dict[str, str], daemon: str | None = None):
+        stored = _as_seen_by(stored, daemon)
         self.values: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
         self.sources: dict[str, str] = {}
         # Set by a daemon option or a limit of this host (see override): re-reading
@@ -204,6 +245,7 @@ class Config:
         """Take the store's values again (another daemon of a shared store changed
         them), except the settings in `keep` and those a daemon option or a limit of
         this host set."""
+        stored = _as_seen_by(stored, None)
         fresh = Config({k: v for k, v in stored.items() if k not in keep | self._overridden})
         for key in SETTINGS.keys() - keep - self._overridden:
             self.values[key] = fresh.values[key]

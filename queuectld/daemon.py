@@ -131,6 +131,7 @@ class Daemon:
     async def _start_serving(self, loop: asyncio.AbstractEventLoop) -> None:
         stored = await self.runner.call(Store.config_items)
         self.daemon_id = daemon_id(self.home)
+        shared = is_postgres(self.store_location)
         self.lease = Lease(
             self.runner,
             self.daemon_id,
@@ -138,9 +139,9 @@ class Daemon:
             self.timing,
             fleet=lambda: self.supervisor.figures(),
             # Only where another daemon could take this one's runs.
-            fencing=_DispatcherFencing(self) if is_postgres(self.store_location) else None,
+            fencing=_DispatcherFencing(self) if shared else None,
         )
-        self.config = Config(stored)
+        self.config = Config(stored, self.daemon_id if shared else None)
         self.events = JobEvents()
         self.supervisor = Supervisor(
             loop,

@@ -535,6 +535,25 @@ def test_a_setting_changed_through_one_daemon_is_what_another_applies(start_daem
     assert b.client().status()["workers"]["target"] == 1
 
 
+def test_a_per_daemon_setting_is_each_daemons_own_and_survives_its_restart(start_daemons):
+    a, b = start_daemons(2, 0)
+    assert a.cli("config", "set", "kill-grace", "1").returncode == 0
+    assert a.cli("config", "set", "max-retries", "7").returncode == 0
+    wait_for(lambda: b.cli_json("config", "get", "max-retries")["value"] == 7, 5, 0.05)
+    assert b.cli_json("config", "get", "kill-grace") == {
+        "key": "kill-grace",
+        "value": 5.0,
+        "scope": "daemon",
+    }
+    assert b.cli_json("config", "get", "max-retries")["scope"] == "cluster"
+    a.stop()
+    a.start()
+    assert a.cli_json("config", "get", "kill-grace")["value"] == 1.0
+    b.stop()
+    b.start()
+    assert b.cli_json("config", "get", "kill-grace")["value"] == 5.0
+
+
 def test_a_drain_through_one_daemon_stops_the_others(start_daemons, workdir):
     a, b = start_daemons(1, 0)[0], start_daemons(1, 2)[0]
     a.client().call("worker_drain")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from protocol.messages import JOB_SPEC_FIELDS, JOB_STATES, TERMINAL_STATES
-from queuectld.config import SETTINGS
+from queuectld.config import SETTINGS, scope
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = ROOT / "docs" / "PROTOCOL.md"
@@ -98,6 +98,11 @@ def test_settings_table_lists_every_setting_and_no_other():
         f"missing from PROTOCOL.md 7.1: {sorted(set(SETTINGS) - documented)}; "
         f"not settings: {sorted(documented - set(SETTINGS))}"
     )
+
+
+@pytest.mark.parametrize("key", sorted(SETTINGS))
+def test_setting_scope_matches(key):
+    assert _settings_rows()[key]["scope"] == scope(key), f"{key}: scope in PROTOCOL.md 7.1"
 
 
 TYPES = {"integer": int, "float": float, "string": str}

@@ -160,6 +160,7 @@ def test_config_says_the_fleet_size_in_force_and_where_it_came_from(daemon_facto
     assert daemon.cli_json("config", "get", "workers") == {
         "key": "workers",
         "value": 2,
+        "scope": "daemon",
         "source": "--workers",
     }
     listed = daemon.cli_json("config", "list")["workers"]

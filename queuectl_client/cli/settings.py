@@ -72,10 +72,10 @@ def config_list(settings: Settings, as_json: bool) -> None:
         print_json(items)
         return
     rows = [
-        (key, _show_entry(item), _show(item["default"]), item["help"])
+        (key, _show_entry(item), _show(item["default"]), item.get("scope", ""), item["help"])
         for key, item in items.items()
     ]
-    click.echo(table(("KEY", "VALUE", "DEFAULT", "MEANING"), rows))
+    click.echo(table(("KEY", "VALUE", "DEFAULT", "SCOPE", "MEANING"), rows))
 
 
 def _show_entry(entry: dict) -> str:

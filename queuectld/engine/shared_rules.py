@@ -7,7 +7,8 @@ a NOTIFY on the rules channel), and this daemon reads them all again, through
 change_rules too: the jobs it holds ahead go back first, so that nothing claimed
 under the old rules starts under the new ones. The claim itself needs no news:
 paused and full queues are left out by the claim statement. Per-daemon
-settings (the fleet size) stay as this daemon has them.
+settings (config.PER_DAEMON: the fleet size, the kill grace, the bounds on its
+clients) stay as this daemon has them.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from queuectld.config import Config
+from queuectld.config import PER_DAEMON, Config
 from queuectld.engine.dispatcher import Dispatcher
 from queuectld.engine.hooks import Hooks
 from queuectld.store import Store
 from queuectld.store.runner import StoreRunner
 
 log = logging.getLogger("queuectld")
-
-# Kept by each daemon: its fleet is sized on it, by its own `worker` commands.
-PER_DAEMON = frozenset({"workers"})
 
 
 class RuleFollower:

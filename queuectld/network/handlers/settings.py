@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from queuectld.config import SETTINGS
+from queuectld.config import SETTINGS, scope, stored_key
 from queuectld.fleet.supervisor import fleet_size_error
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import connection_room
@@ -17,7 +17,7 @@ log = logging.getLogger("queuectld.config")
 
 def _entry(ctx: HandlerContext, key: str) -> dict:
     """The value in force, and where it came from when that is not the stored value."""
-    entry = {"value": ctx.config[key]}
+    entry = {"value": ctx.config[key], "scope": scope(key)}
     source = ctx.config.sources.get(key)
     if source is not None:
         entry["source"] = source
@@ -97,7 +97,8 @@ def parse_setting(ctx: HandlerContext, key: str, value: Any) -> Any:
 
 async def set_config(ctx: HandlerContext, key: str, value: Any) -> Any:
     parsed = parse_setting(ctx, key, value)
-    await ctx.runner.call(Store.set_config, key, str(parsed))
+    daemon = ctx.daemon_id if ctx.shared_store else None
+    await ctx.runner.call(Store.set_config, stored_key(key, daemon), str(parsed))
     ctx.config.set(key, parsed)
     log.info(
         "setting %s = %s", key, parsed, extra={"event": "config_set", "key": key, "value": parsed}
