@@ -453,7 +453,6 @@ def test_a_wait_through_one_daemon_sees_a_job_end_on_another(start_daemons, work
     assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
 
 
-
 def test_output_of_a_job_on_another_daemon_is_followed_live_and_outlives_that_daemon(
     start_daemons, workdir
 ):
@@ -481,6 +480,7 @@ def test_output_of_a_job_on_another_daemon_is_followed_live_and_outlives_that_da
     shutil.rmtree(b.home / "logs")
     reply = a.client().call("logs", id=job_id)
     assert (reply["data"], reply["running"], reply["state"]) == (expected, False, "completed")
+
 
 # -- rules the database keeps for all daemons together --------------------------------
 
