@@ -24,6 +24,7 @@ from queuectld.engine.dispatcher import Dispatcher
 from queuectld.engine.events import JobEvents
 from queuectld.engine.hooks import Hooks
 from queuectld.engine.lease import Lease, daemon_id
+from queuectld.engine.output_shipping import OutputShipping
 from queuectld.engine.recovery import recover_own_runs
 from queuectld.engine.retention import Retention
 from queuectld.engine.schedules import Clock, Scheduler
@@ -167,6 +168,10 @@ class Daemon:
             owner=self.daemon_id,
         )
         self.dispatcher.set_draining(stored.get(DRAINING_KEY) == "1")
+        self.output_shipping = None
+        if self.runner.store.ships_output:
+            self.output_shipping = OutputShipping(loop, self.runner, self.dispatcher.active)
+            self.output_shipping.start()
         self.hooks = Hooks(
             self.runner,
             lambda: self.config["on-finish"],
@@ -333,6 +338,8 @@ class Daemon:
             extra={"event": "daemon_stopping", "now": self.stop_now, "running": busy},
         )
         self.dispatcher.hold()
+        if getattr(self, "output_shipping", None) is not None:
+            self.output_shipping.stop()
         self.wakeups.stop()
         await self.rules.stop()
         self.retention.stop()

@@ -453,6 +453,35 @@ def test_a_wait_through_one_daemon_sees_a_job_end_on_another(start_daemons, work
     assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
 
 
+def test_output_of_a_job_on_another_daemon_is_followed_live_and_outlives_that_daemon(
+    start_daemons, workdir
+):
+    a, b = start_daemons(1, 0)[0], start_daemons(1, 1)[0]
+    script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.25; done; printf tail"
+    [job_id] = a.client().enqueue({"command": script}, cwd=str(workdir))
+    expected = b"".join(b"line %d\n" % i for i in range(1, 7)) + b"tail"
+    wait_for(lambda: a.client().get_job(job_id)["state"] != "pending", 20, what="a start")
+    # Followed through a, which runs nothing: the output comes through the store.
+    followed, live, offset = b"", False, 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        reply = a.client().call("logs", id=job_id, offset=offset, wait=5)
+        followed += reply["data"]
+        offset = reply["offset"]
+        if reply["data"] and reply["running"] and followed.count(b"\n") < 6:
+            live = True  # some output arrived while the job still ran
+        if not reply["running"]:
+            break
+    assert live, followed
+    assert followed == expected
+    assert a.client().get_job(job_id)["history"][0]["daemon"] == daemon_id(b)
+    b.kill9()
+    # Its host gone with it: here, its data home (and the log file in it) goes.
+    shutil.rmtree(b.home / "logs")
+    reply = a.client().call("logs", id=job_id)
+    assert (reply["data"], reply["running"], reply["state"]) == (expected, False, "completed")
+
+
 # -- rules the database keeps for all daemons together --------------------------------
 
 

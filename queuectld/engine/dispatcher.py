@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from queuectld.config import Config
 from queuectld.engine.events import JobEvents
 from queuectld.engine.outcome import Stop, next_state
+from queuectld.engine.output_shipping import ship_rest
 from queuectld.fleet import messages
 from queuectld.fleet.procutil import describe_exit
 from queuectld.fleet.supervisor import Supervisor, Worker
@@ -67,6 +68,7 @@ class ActiveRun:
     started: float = 0.0
     marker: str | None = None
     process_recorded: bool = False
+    shipped: int = 0  # bytes of its output in the store (a store that ships output)
 
 
 class Dispatcher:
@@ -469,6 +471,7 @@ class Dispatcher:
             exit_code=report.get("exit_code"),
             signal=report.get("signal"),
             log_path=report.get("log"),
+            ship_from=run.log_path if self.runner.store.ships_output else None,
             then=functools.partial(self._finished, job, state, run_at),
         )
         duration = now - run.started
@@ -654,10 +657,15 @@ def _store_processes(store: Store, runs: list[ActiveRun]) -> None:
         _store_process(store, run)
 
 
-def _finish_run(store: Store, record: ActiveRun | None, *args, **kwargs) -> Finished:
-    """Close a run, first writing its process and start if not done yet (a short run)."""
+def _finish_run(
+    store: Store, record: ActiveRun | None, *args, ship_from: str | None = None, **kwargs
+) -> Finished:
+    """Close a run, first writing its process and start if not done yet (a short run),
+    and the rest of its output to a store that ships output (`ship_from`: its log)."""
     if record is not None:
         _store_process(store, record)
+    if ship_from is not None:
+        ship_rest(store, args[0], args[1], ship_from)
     return store.finish_run(*args, **kwargs)
 
 

@@ -359,6 +359,27 @@ class Store(Transactions):
         """Delete up to `limit` jobs in a terminal state that finished before the given
         time; returns how many, and the log files of their runs (for the caller to remove)."""
 
+    # Captured output, on a store shared by daemons on several hosts
+    # Whether runs' output is copied into the store: on a shared store a run's log
+    # file is on the host that ran it, and the store is where every daemon reads it
+    # (while it runs, and after, even once that host is gone). A store of its own has
+    # one daemon, whose log files are the output; nothing is copied.
+    ships_output: bool = False
+
+    def append_output(self, chunks: list[tuple[int, int, int, bytes]]) -> None:
+        """Store pieces of runs' output, each (job seq, run, byte offset, data); a piece
+        already stored at that offset is kept as it is. Goes with the job's runs when
+        the job is deleted. A store that does not ship output keeps nothing."""
+
+    def read_output(self, seq: int, run: int, offset: int, limit: int) -> bytes:
+        """Up to `limit` bytes of a run's stored output from `offset`, stopping at a gap
+        (b"" from a store that does not ship output)."""
+        return b""
+
+    def output_size(self, seq: int, run: int) -> int:
+        """How many bytes of a run's output are stored, from its start without a gap."""
+        return 0
+
     # Queues
     @abstractmethod
     def queue_settings(self) -> dict[str, dict]:

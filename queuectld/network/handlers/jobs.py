@@ -285,21 +285,43 @@ async def logs(ctx: HandlerContext, args: dict) -> dict:
     limit = min(args.get("limit") or LOG_CHUNK, LOG_CHUNK)
     deadline = time.monotonic() + min(args.get("wait") or 0, 30)
     settle_until = time.monotonic() + 1.0
+    shipped = ctx.runner.store.ships_output
     with contextlib.ExitStack() as follow:
         following = False  # only a request that waits for output takes a slot
         while True:
-            _, run, state, path = await ctx.runner.call(Store.job_log_path, job_id, args.get("run"))
+            seq, run, state, path = await ctx.runner.call(
+                Store.job_log_path, job_id, args.get("run")
+            )
             active = ctx.dispatcher.active.get(job_id)
-            if state == "processing" and active is None and time.monotonic() < settle_until:
+            here = active is not None and active.job.run == run
+            if (
+                not shipped
+                and state == "processing"
+                and active is None
+                and time.monotonic() < settle_until
+            ):
                 # The run ended (or was just claimed) while we read the store: its final
                 # log path is still being written. Answering now would tell a follower
-                # the run is over before it has read the last of the output.
+                # the run is over before it has read the last of the output. (A store
+                # that ships output gets the rest with the result: no need to wait.)
                 await asyncio.sleep(0.01)
                 continue
-            running = active is not None and active.job.run == run
-            if running:
+            if here:
                 path = active.log_path
-            data = _read_chunk(path, offset, limit)
+            # Running elsewhere: the latest run of a processing job, on another daemon.
+            elsewhere = (
+                shipped
+                and not here
+                and state == "processing"
+                and run_is_latest(args.get("run"), run)
+            )
+            running = here or elsewhere
+            if here or (path and os.path.exists(path)):
+                data = _read_chunk(path, offset, limit)
+            elif shipped:
+                data = await ctx.runner.call(Store.read_output, seq, run, offset, limit)
+            else:
+                data = b""
             if data or not running or time.monotonic() >= deadline:
                 return {
                     "run": run,
@@ -308,11 +330,17 @@ async def logs(ctx: HandlerContext, args: dict) -> dict:
                     "data": data,
                     "offset": offset + len(data),
                 }
-            # Following a live job: its log grows in a file only the worker writes.
+            # Following a live job: its log grows in a file only the worker writes,
+            # or, run by another daemon of a shared store, in the store.
             if not following:
                 follow.enter_context(LOG_FOLLOWS.slot(ctx.config["max-log-follows"]))
                 following = True
             await asyncio.sleep(0.2)
+
+
+def run_is_latest(asked: int | None, run: int) -> bool:
+    """Whether the run answered is the job's latest (a processing job runs that one)."""
+    return asked is None or asked == run
 
 
 def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:

@@ -251,6 +251,22 @@ MIGRATIONS.append(
 )
 
 
+# 5: runs' captured output, shipped by the daemon that runs them, so that any daemon
+# of the store can answer `logs` while a run goes on and after, even once the host
+# that ran it is gone. Deleted with the job's runs.
+MIGRATIONS.append(
+    """
+    CREATE TABLE job_output (
+        job_seq BIGINT NOT NULL,
+        run INTEGER NOT NULL,
+        "offset" BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (job_seq, run, "offset")
+    );
+    """
+)
+
+
 def migrate(db: Database) -> None:
     """Bring the database to the latest schema, or refuse it."""
     db.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))

@@ -209,6 +209,39 @@ class PostgresStore(
             counts[state] += n
         return counts
 
+    # -- captured output ---------------------------------------------------
+
+    ships_output = True
+
+    def append_output(self, chunks: list[tuple[int, int, int, bytes]]) -> None:
+        if chunks:
+            self.sql.executemany(
+                'INSERT INTO job_output (job_seq, run, "offset", data) VALUES (?, ?, ?, ?) '
+                "ON CONFLICT DO NOTHING",
+                chunks,
+            )
+
+    def read_output(self, seq: int, run: int, offset: int, limit: int) -> bytes:
+        rows = self.sql.all(
+            'SELECT "offset", data FROM job_output WHERE job_seq = ? AND run = ? '
+            'AND "offset" + length(data) > ? AND "offset" < ? ORDER BY "offset"',
+            (seq, run, offset, offset + limit),
+        )
+        return _stitch(rows, offset, limit)
+
+    def output_size(self, seq: int, run: int) -> int:
+        rows = self.sql.all(
+            'SELECT "offset", length(data) FROM job_output WHERE job_seq = ? AND run = ? '
+            'ORDER BY "offset"',
+            (seq, run),
+        )
+        end = 0
+        for start, size in rows:
+            if start > end:
+                break
+            end = max(end, start + size)
+        return end
+
     # -- retention and deleting ------------------------------------------
 
     def prune_finished(
@@ -231,6 +264,7 @@ class PostgresStore(
                 )
             ]
             self.db.execute("DELETE FROM runs WHERE job_seq = ANY(%s)", (chunk,))
+            self.db.execute("DELETE FROM job_output WHERE job_seq = ANY(%s)", (chunk,))
             self.db.execute(
                 "DELETE FROM job_deps WHERE job_seq = ANY(%s) OR dep_seq = ANY(%s)",
                 (chunk, chunk),
@@ -259,3 +293,18 @@ class PostgresStore(
                     )
             except psycopg.IntegrityError:
                 continue
+
+
+def _stitch(rows: list[tuple[int, bytes]], offset: int, limit: int) -> bytes:
+    """The bytes from `offset` of stored pieces in offset order, up to a gap."""
+    out = bytearray()
+    at = offset
+    for start, data in rows:
+        if start > at:
+            break
+        piece = bytes(data)[at - start :]
+        out += piece
+        at += len(piece)
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
