@@ -55,7 +55,10 @@ class OutputShipping:
             run.shipped = max(run.shipped, offset)
 
 
-def _read(path: str, offset: int, limit: int) -> bytes:
+def read_log_chunk(path: str | None, offset: int, limit: int) -> bytes:
+    """Up to `limit` bytes of a run's log file from `offset`; none when it is not there."""
+    if not path:
+        return b""
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
@@ -68,7 +71,7 @@ def _ship_new(store: Store, runs: list) -> list:
     """In the store thread: one append of every run's new bytes."""
     chunks, shipped = [], []
     for run in runs:
-        data = _read(run.log_path, run.shipped, SHIP_CHUNK)
+        data = read_log_chunk(run.log_path, run.shipped, SHIP_CHUNK)
         if data:
             chunks.append((run.job.seq, run.job.run, run.shipped, data))
             shipped.append((run, run.shipped + len(data)))
@@ -85,7 +88,7 @@ def ship_rest(store: Store, seq: int, run: int, path: str | None) -> None:
         return
     offset = store.output_size(seq, run)
     while True:
-        data = _read(path, offset, SHIP_CHUNK)
+        data = read_log_chunk(path, offset, SHIP_CHUNK)
         if not data:
             return
         store.append_output([(seq, run, offset, data)])

@@ -17,6 +17,7 @@ from protocol.times import parse_iso
 from queuectld.config import Config
 from queuectld.engine.dispatcher import CANCELED_BY_USER
 from queuectld.engine.jobspec import new_job
+from queuectld.engine.output_shipping import read_log_chunk
 from queuectld.engine.retention import remove_files
 from queuectld.network.handlers.context import HandlerContext
 from queuectld.network.limits import (
@@ -317,7 +318,7 @@ async def logs(ctx: HandlerContext, args: dict) -> dict:
             )
             running = here or elsewhere
             if here or (path and os.path.exists(path)):
-                data = _read_chunk(path, offset, limit)
+                data = read_log_chunk(path, offset, limit)
             elif shipped:
                 data = await ctx.runner.call(Store.read_output, seq, run, offset, limit)
             else:
@@ -341,17 +342,6 @@ async def logs(ctx: HandlerContext, args: dict) -> dict:
 def run_is_latest(asked: int | None, run: int) -> bool:
     """Whether the run answered is the job's latest (a processing job runs that one)."""
     return asked is None or asked == run
-
-
-def _read_chunk(path: str | None, offset: int, limit: int) -> bytes:
-    if not path:
-        return b""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(limit)
-    except FileNotFoundError:
-        return b""
 
 
 async def retry(ctx: HandlerContext, args: dict) -> dict:
