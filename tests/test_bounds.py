@@ -99,6 +99,7 @@ def test_a_stored_value_out_of_range_falls_back_to_the_default(daemon):
     assert daemon.cli_json("config", "get", "max-command-bytes") == {
         "key": "max-command-bytes",
         "value": 1000,
+        "scope": "cluster",
     }
 
 

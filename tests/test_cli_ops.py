@@ -47,7 +47,11 @@ def test_every_command_that_prints_has_json(daemon):
         "key": "max-retries",
         "value": 5,
     }
-    assert daemon.cli_json("config", "get", "max-retries") == {"key": "max-retries", "value": 5}
+    assert daemon.cli_json("config", "get", "max-retries") == {
+        "key": "max-retries",
+        "value": 5,
+        "scope": "cluster",
+    }
     assert daemon.cli_json("cancel", "later")["state"] == "canceled"
     stopped = daemon.cli_json("worker", "stop")
     assert stopped["target"] == 0 and stopped["alive"] == 0
